@@ -1,0 +1,1 @@
+"""Ingest: MQTT telemetry in, validated InfluxDB points out, rejects kept with their reason."""

@@ -1,0 +1,26 @@
+"""Settings of the ingest worker, from ``ISANFARM_`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from isanfarm.settings import ENV_CONFIG, InfluxSettings, MqttSettings
+
+
+class IngestSettings(BaseSettings):
+    model_config = ENV_CONFIG
+
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    #: Fixed so the broker keeps this worker's session (and its unacknowledged messages).
+    client_id: str = "isanfarm-ingest"
+    #: Write to InfluxDB once this many messages wait...
+    batch_size: int = Field(500, ge=1)
+    #: ...or once the oldest has waited this long.
+    batch_max_age_s: float = Field(1.0, gt=0)
+    #: Messages the broker may send before we acknowledge (MQTT 5 Receive Maximum): the bound
+    #: on ingest's memory when InfluxDB is slow or down.
+    max_in_flight: int = Field(2000, ge=1, le=65535)
+    #: Name recorded with every reject, to tell workers apart.
+    worker_name: str = "ingest-1"

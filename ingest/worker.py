@@ -1,0 +1,238 @@
+"""The ingest worker: MQTT in, InfluxDB out, acknowledged only after the write succeeded.
+
+paho-mqtt 2's manual acknowledgement holds back each PUBACK until the batch holding the message
+is in InfluxDB; if this process dies first, the broker redelivers to the persistent session.
+MQTT 5's Receive Maximum bounds how many unacknowledged messages the broker sends us, which
+bounds our memory while InfluxDB is slow or away. The network thread only queues messages; the
+worker thread converts, writes and acknowledges, so a slow database never stalls keepalives.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.points import Reject, reject_line, status_line, telemetry_line
+from ingest.settings import IngestSettings
+from isanfarm import contract
+from isanfarm.influx import InfluxError, InfluxV1
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+#: Everything under our prefix, so a message sent to a wrong topic is kept as a reject
+#: instead of vanishing unseen.
+SUBSCRIPTION = f"{contract.TOPIC_PREFIX}/#"
+
+
+@dataclass(slots=True)
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    write_retries: int = 0
+    connected: bool = False
+
+
+class _StopRequestedError(Exception):
+    """Raised inside the write path when the worker is asked to stop mid-retry."""
+
+
+class IngestWorker:
+    def __init__(self, settings: IngestSettings, influx: InfluxV1) -> None:
+        self.settings = settings
+        self.influx = influx
+        self.stats = IngestStats()
+        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._last_ns = 0
+        self._client = self._make_client()
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; unacknowledged messages go back to the broker."""
+        self._connect()
+        try:
+            while not stop.is_set():
+                batch = self._collect(stop)
+                if batch:
+                    self._store(batch, stop)
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    def _collect(self, stop: threading.Event) -> list[mqtt.MQTTMessage]:
+        try:
+            batch = [self._inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.settings.batch_max_age_s
+        while len(batch) < self.settings.batch_size and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _store(self, batch: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
+        lines: list[str] = []
+        rejects: list[Reject] = []
+        for message in batch:
+            line = self._convert(message, rejects)
+            if line is not None:
+                lines.append(line)
+        if not self._write(lines + [reject_line(r) for r in rejects], stop):
+            return  # stopping: nothing acknowledged, the broker will redeliver
+        for message in batch:
+            self._client.ack(message.mid, message.qos)
+        self.stats.received += len(batch)
+        self.stats.stored += len(lines)
+        for reject in rejects:
+            self.stats.rejected[reject.field] += 1
+            log.warning("rejected %s: %s: %s", reject.topic, reject.field, reject.detail)
+
+    def _convert(self, message: mqtt.MQTTMessage, rejects: list[Reject]) -> str | None:
+        topic = _topic_text(message)
+        payload = bytes(message.payload)
+        try:
+            if contract.parse_topic(topic).kind == contract.STATUS:
+                return status_line(contract.decode_status(topic, payload), self._now_ns())
+            return telemetry_line(contract.decode_telemetry(topic, payload))
+        except contract.ContractError as exc:
+            rejects.append(
+                Reject(
+                    topic,
+                    payload,
+                    exc.field,
+                    exc.detail,
+                    self._now_ns(),
+                    self.settings.worker_name,
+                )
+            )
+            return None
+
+    def _write(self, lines: list[str], stop: threading.Event) -> bool:
+        """Write until stored or told to stop; True when every line is stored or kept as a
+        reject. A refused batch (a field type conflict, say) is split so that the database's
+        refusal of one point cannot block the others."""
+        try:
+            refusal = self._write_retrying(lines, stop)
+            if refusal is None:
+                return True
+            log.warning("InfluxDB refused a batch (%s); isolating the bad points", refusal)
+            for line in lines:
+                refusal = self._write_retrying([line], stop)
+                if refusal is not None:
+                    self._keep_refused(line, refusal, stop)
+            return True
+        except _StopRequestedError:
+            return False
+
+    def _keep_refused(self, line: str, refusal: InfluxError, stop: threading.Event) -> None:
+        reject = Reject(
+            "", line.encode(), "influxdb", str(refusal), self._now_ns(), self.settings.worker_name
+        )
+        self.stats.rejected[reject.field] += 1
+        log.error("InfluxDB refused a point: %s: %s", refusal, line[:200])
+        if self._write_retrying([reject_line(reject)], stop) is not None:
+            log.error("InfluxDB refused the reject record too; the point is only in this log")
+
+    def _write_retrying(self, lines: list[str], stop: threading.Event) -> InfluxError | None:
+        """None when written; the error when the database refuses the data itself. Retries
+        outages with jittered exponential backoff until ``stop``, then raises to unwind."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                self.influx.write(lines)
+                return None
+            except InfluxError as exc:
+                if not exc.retriable:
+                    return exc
+                self.stats.write_retries += 1
+                log.warning("InfluxDB write failed, retrying in about %.1f s: %s", delay, exc)
+                stop.wait(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 30.0)
+        raise _StopRequestedError
+
+    def _now_ns(self) -> int:
+        """Receive time, strictly increasing so two rejects never share a point."""
+        self._last_ns = max(time.time_ns(), self._last_ns + 1)
+        return self._last_ns
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.settings.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        mqtt_settings = self.settings.mqtt
+        if mqtt_settings.username:
+            password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
+            client.username_pw_set(mqtt_settings.username, password)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.ReceiveMaximum = self.settings.max_in_flight
+        self._client.connect_async(
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            keepalive=self.settings.mqtt.keepalive_s,
+            clean_start=False,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused ingest %r: %s", self.settings.client_id, reason_code)
+            return
+        self.stats.connected = True
+        client.subscribe(SUBSCRIPTION, qos=1)
+        log.info("ingest connected to %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.stats.connected = False
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(message)
+
+
+def _topic_text(message: mqtt.MQTTMessage) -> str:
+    try:
+        return message.topic
+    except UnicodeDecodeError:
+        raw: bytes = message._topic
+        return raw.decode("utf-8", errors="backslashreplace")

@@ -1,0 +1,366 @@
+"""The wire contract between edge agents, ingest, models and the API.
+
+Everything that crosses MQTT is defined here and nowhere else: the topic scheme, the payload
+schema and its version, and the sensor catalogue that fixes each reading's unit and valid range.
+This module needs only the standard library, because a Pi Zero gateway has no wheel for
+pydantic-core, and it imports no other project package, so every side can import it without
+pulling in the others. ``docs/contract.md`` is the human-readable version of this file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOPIC_PREFIX = "isanfarm/v1"
+TELEMETRY = "telemetry"
+STATUS = "status"
+TOPIC_KINDS = (TELEMETRY, STATUS)
+
+#: Farm, device, site and animal ids: lower-case letters, digits, '-' and '_', 1..64 characters,
+#: starting with a letter or digit. Safe in MQTT topics (no '/', '+', '#'), in InfluxDB tags and
+#: in URLs without escaping.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+#: Device clocks are UTC milliseconds since the Unix epoch; anything past this (year 2100) is not
+#: a plausible clock and is rejected outright. Clock *sanity* (1970 after a reboot, skew) is a
+#: separate, softer judgement made by ingest.
+MAX_TS_MS = 4_102_444_800_000
+
+#: A telemetry message larger than this is refused before parsing: a misbehaving device must
+#: not be able to make ingest allocate without bound.
+MAX_PAYLOAD_BYTES = 16 * 1024
+
+
+class DeviceKind:
+    """Where a device stands; the catalogue says which sensors belong to which kind."""
+
+    CASSAVA_FIELD = "cassava_field"
+    CATTLE_BARN = "cattle_barn"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    """One entry of the sensor catalogue: the unit a reading is in and its physical range."""
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    description: str
+    device_kinds: tuple[str, ...]
+    #: Walk-over scale readings are about one animal: the message must say which.
+    needs_animal_id: bool = False
+
+
+_FIELD = (DeviceKind.CASSAVA_FIELD,)
+_BARN = (DeviceKind.CATTLE_BARN,)
+_BOTH = (DeviceKind.CASSAVA_FIELD, DeviceKind.CATTLE_BARN)
+
+#: Ranges are the limits of what the sensor can physically report, not agronomic thresholds:
+#: a reading outside them is a broken sensor or a wrong unit, never weather.
+SENSOR_CATALOGUE: Mapping[str, SensorSpec] = {
+    spec.name: spec
+    for spec in (
+        SensorSpec(
+            "soil_moisture_10cm", "%VWC", 0.0, 100.0, "volumetric soil water, 10 cm", _FIELD
+        ),
+        SensorSpec(
+            "soil_moisture_30cm", "%VWC", 0.0, 100.0, "volumetric soil water, 30 cm", _FIELD
+        ),
+        SensorSpec(
+            "soil_moisture_60cm", "%VWC", 0.0, 100.0, "volumetric soil water, 60 cm", _FIELD
+        ),
+        SensorSpec("soil_temperature", "degC", -10.0, 70.0, "soil temperature at 10 cm", _FIELD),
+        SensorSpec("air_temperature", "degC", -10.0, 60.0, "air temperature", _BOTH),
+        SensorSpec("relative_humidity", "%", 0.0, 100.0, "relative humidity of the air", _BOTH),
+        SensorSpec("rain", "mm", 0.0, 300.0, "rain since the previous reading", _FIELD),
+        SensorSpec("solar_radiation", "W/m2", 0.0, 1500.0, "global horizontal irradiance", _FIELD),
+        SensorSpec("battery_voltage", "V", 0.0, 16.0, "supply battery voltage", _BOTH),
+        SensorSpec("water_meter", "L", 0.0, 1e9, "cumulative water meter total", _BARN),
+        SensorSpec(
+            "animal_weight",
+            "kg",
+            10.0,
+            1500.0,
+            "walk-over scale, one pass of one animal",
+            _BARN,
+            needs_animal_id=True,
+        ),
+    )
+}
+
+_REQUIRED_KEYS = frozenset({"schema", "device_id", "seq", "ts", "readings"})
+_OPTIONAL_KEYS = frozenset({"site", "animal_id", "units"})
+
+
+class ContractError(ValueError):
+    """A topic or payload breaks the contract.
+
+    ``field`` names the offending part (``topic``, ``payload``, ``seq``,
+    ``readings.soil_moisture_30cm``...) so ingest can count rejects by reason and an operator
+    can see at once what a device got wrong.
+    """
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class TopicAddress:
+    farm_id: str
+    device_id: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """One telemetry message: the readings a device took at one instant of its own clock."""
+
+    farm_id: str
+    device_id: str
+    seq: int
+    ts_ms: int
+    readings: Mapping[str, float]
+    site: str | None = None
+    animal_id: str | None = None
+    # Not part of equality: two decodings of the same message are the same message.
+    units: Mapping[str, str] | None = field(default=None, compare=False)
+
+    @property
+    def topic(self) -> str:
+        return telemetry_topic(self.farm_id, self.device_id)
+
+
+def check_id(value: object, what: str) -> str:
+    """Return ``value`` if it is a valid id, else raise ContractError naming ``what``."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise ContractError(
+            what,
+            f"{value!r} is not a valid id: use 1-64 of a-z, 0-9, '-' and '_', "
+            "starting with a letter or digit",
+        )
+    return value
+
+
+def telemetry_topic(farm_id: str, device_id: str) -> str:
+    return _topic(farm_id, device_id, TELEMETRY)
+
+
+def status_topic(farm_id: str, device_id: str) -> str:
+    return _topic(farm_id, device_id, STATUS)
+
+
+def _topic(farm_id: str, device_id: str, kind: str) -> str:
+    check_id(farm_id, "farm_id")
+    check_id(device_id, "device_id")
+    return f"{TOPIC_PREFIX}/{farm_id}/{device_id}/{kind}"
+
+
+def subscription(kind: str = TELEMETRY, farm_id: str = "+") -> str:
+    """The MQTT filter for one kind of message, for one farm or (default) all farms."""
+    if farm_id != "+":
+        check_id(farm_id, "farm_id")
+    return f"{TOPIC_PREFIX}/{farm_id}/+/{kind}"
+
+
+def parse_topic(topic: str) -> TopicAddress:
+    parts = topic.split("/")
+    prefix = TOPIC_PREFIX.split("/")
+    if len(parts) != len(prefix) + 3 or parts[: len(prefix)] != prefix:
+        raise ContractError(
+            "topic", f"{topic!r} does not match '{TOPIC_PREFIX}/<farm_id>/<device_id>/<kind>'"
+        )
+    farm_id, device_id, kind = parts[len(prefix) :]
+    check_id(farm_id, "topic.farm_id")
+    check_id(device_id, "topic.device_id")
+    if kind not in TOPIC_KINDS:
+        raise ContractError("topic.kind", f"{kind!r} is not one of {', '.join(TOPIC_KINDS)}")
+    return TopicAddress(farm_id, device_id, kind)
+
+
+def encode_telemetry(message: Telemetry) -> bytes:
+    """Serialise a message; the result always decodes back to an equal message."""
+    body: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "device_id": message.device_id,
+        "seq": message.seq,
+        "ts": message.ts_ms,
+        "readings": dict(message.readings),
+    }
+    if message.site is not None:
+        body["site"] = message.site
+    if message.animal_id is not None:
+        body["animal_id"] = message.animal_id
+    return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+
+
+def decode_telemetry(topic: str, payload: bytes) -> Telemetry:
+    """Parse and validate one telemetry message, or raise ContractError saying what is wrong."""
+    address = parse_topic(topic)
+    if address.kind != TELEMETRY:
+        raise ContractError("topic.kind", f"expected '{TELEMETRY}', got {address.kind!r}")
+    body = _load_json_object(payload)
+    _check_keys(body)
+    if body["schema"] != SCHEMA_VERSION or isinstance(body["schema"], bool):
+        raise ContractError(
+            "schema", f"{body['schema']!r} is not a supported schema version ({SCHEMA_VERSION})"
+        )
+    device_id = check_id(body["device_id"], "device_id")
+    if device_id != address.device_id:
+        raise ContractError(
+            "device_id", f"{device_id!r} does not match the topic's device {address.device_id!r}"
+        )
+    seq = _integer(body["seq"], "seq", 0, 2**63 - 1)
+    ts_ms = _integer(body["ts"], "ts", 0, MAX_TS_MS)
+    site = None if body.get("site") is None else check_id(body["site"], "site")
+    units = _units(body.get("units"))
+    readings = _readings(body["readings"], units)
+    animal_id = _animal_id(body.get("animal_id"), readings)
+    return Telemetry(address.farm_id, device_id, seq, ts_ms, readings, site, animal_id, units)
+
+
+def _load_json_object(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError("payload", f"{len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        body = json.loads(payload, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ContractError("payload", f"not UTF-8 text: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise ContractError("payload", f"not JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(body, dict):
+        raise ContractError("payload", f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _reject_constant(name: str) -> None:
+    raise ContractError("payload", f"{name} is not a number; send null-free finite values only")
+
+
+def _check_keys(body: Mapping[str, Any]) -> None:
+    missing = sorted(_REQUIRED_KEYS - body.keys())
+    if missing:
+        raise ContractError(missing[0], "required field is missing")
+    unknown = sorted(body.keys() - _REQUIRED_KEYS - _OPTIONAL_KEYS)
+    if unknown:
+        raise ContractError(unknown[0], f"unknown field in schema {SCHEMA_VERSION}")
+
+
+def _integer(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(name, f"{value!r} is not an integer")
+    if not low <= value <= high:
+        raise ContractError(name, f"{value} is outside {low}..{high}")
+    return value
+
+
+def _units(value: object) -> dict[str, str] | None:
+    """Devices may echo the units they think they send; a mismatch is a wrong-unit bug."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(u, str) for u in value.values()):
+        raise ContractError("units", "expected an object of sensor name to unit string")
+    for name, unit in value.items():
+        spec = _spec(name, f"units.{name}")
+        if unit != spec.unit:
+            raise ContractError(
+                f"units.{name}", f"{unit!r} is not the catalogue unit {spec.unit!r}; convert first"
+            )
+    return dict(value)
+
+
+def _readings(value: object, units: Mapping[str, str] | None) -> dict[str, float]:
+    if not isinstance(value, dict) or not value:
+        raise ContractError("readings", "expected a non-empty object of sensor name to number")
+    readings: dict[str, float] = {}
+    for name, raw in value.items():
+        where = f"readings.{name}"
+        spec = _spec(name, where)
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ContractError(where, f"{raw!r} is not a number")
+        try:
+            number = float(raw)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ContractError(where, f"{number} is not a finite number")
+        if not spec.minimum <= number <= spec.maximum:
+            raise ContractError(
+                where,
+                f"{number:g} {spec.unit} is outside {spec.minimum:g}..{spec.maximum:g}",
+            )
+        readings[name] = number
+    if units is not None and not units.keys() <= readings.keys():
+        extra = sorted(units.keys() - readings.keys())[0]
+        raise ContractError(f"units.{extra}", "names a sensor with no reading in this message")
+    return readings
+
+
+def _spec(name: str, where: str) -> SensorSpec:
+    try:
+        return SENSOR_CATALOGUE[name]
+    except KeyError:
+        raise ContractError(where, "not a sensor in the catalogue (see docs/contract.md)") from None
+
+
+def _animal_id(value: object, readings: Mapping[str, float]) -> str | None:
+    needs = [n for n in readings if SENSOR_CATALOGUE[n].needs_animal_id]
+    if value is None:
+        if needs:
+            raise ContractError("animal_id", f"required with reading {needs[0]!r}")
+        return None
+    if not needs:
+        raise ContractError("animal_id", "only allowed with a per-animal reading")
+    return check_id(value, "animal_id")
+
+
+#: Device states carried by the retained status message (the offline one is the Last Will).
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+def encode_status(device_id: str, state: str, ts_ms: int | None = None) -> bytes:
+    """A retained status message; ``ts`` is omitted from a Last Will, whose time is unknown."""
+    if state not in (ONLINE, OFFLINE):
+        raise ContractError("state", f"{state!r} is not {ONLINE!r} or {OFFLINE!r}")
+    body: dict[str, Any] = {"schema": SCHEMA_VERSION, "device_id": check_id(device_id, "device_id")}
+    body["state"] = state
+    if ts_ms is not None:
+        body["ts"] = ts_ms
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    farm_id: str
+    device_id: str
+    state: str
+    ts_ms: int | None
+
+
+def decode_status(topic: str, payload: bytes) -> DeviceStatus:
+    """Parse a status message (retained online/offline), or raise ContractError."""
+    address = parse_topic(topic)
+    if address.kind != STATUS:
+        raise ContractError("topic.kind", f"expected '{STATUS}', got {address.kind!r}")
+    body = _load_json_object(payload)
+    if body.get("schema") != SCHEMA_VERSION:
+        raise ContractError("schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}")
+    device_id = check_id(body.get("device_id"), "device_id")
+    if device_id != address.device_id:
+        raise ContractError(
+            "device_id", f"{device_id!r} does not match the topic's device {address.device_id!r}"
+        )
+    state = body.get("state")
+    if state not in (ONLINE, OFFLINE):
+        raise ContractError("state", f"{state!r} is not {ONLINE!r} or {OFFLINE!r}")
+    ts_ms = None if body.get("ts") is None else _integer(body["ts"], "ts", 0, MAX_TS_MS)
+    return DeviceStatus(address.farm_id, device_id, state, ts_ms)

@@ -1,0 +1,157 @@
+"""``isanfarm demo`` and ``isanfarm simulate``: the whole system on simulated farms.
+
+The demo owns everything it starts (a broker, a database, ingest, the API and the simulated
+devices) and stops all of it, in reverse order, on Ctrl-C: devices first so their last readings
+are acknowledged, then ingest so it can store them, then the servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from edge.config import MqttConfig, mqtt_config
+from ingest.points import TELEMETRY_MEASUREMENT
+from isanfarm.influx import InfluxError, InfluxV1, series_rows
+from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, port_is_free
+from isanfarm.settings import InfluxSettings
+from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs, simulation_start
+from simulators.clock import AcceleratedClock
+
+PROGRESS_EVERY_S = 5.0
+
+
+def run_simulation(args: argparse.Namespace, stop: threading.Event) -> int:
+    mqtt = mqtt_config({}, os.environ)
+    with _fleet(args, mqtt, args.state_dir) as fleet:
+        while not stop.wait(PROGRESS_EVERY_S):
+            _print_progress(fleet, stored=None)
+    return 0
+
+
+def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
+    state_dir: Path = args.state_dir.resolve()
+    with ExitStack() as running:
+        mosquitto = LocalMosquitto(state_dir / "mosquitto", _port(args.mqtt_port))
+        influxdb = LocalInfluxDB(state_dir / "influxdb", _port(args.influx_port))
+        for server in (mosquitto, influxdb):
+            print(f"starting {server.name} on 127.0.0.1:{server.port} ...", flush=True)
+            running.enter_context(server)
+        influx = InfluxV1(InfluxSettings(url=influxdb.url, database="isanfarm"))
+        running.callback(influx.close)
+        influx.create_database()
+        api_port = _port(args.api_port)
+        env = {
+            **os.environ,
+            "ISANFARM_MQTT_HOST": "127.0.0.1",
+            "ISANFARM_MQTT_PORT": str(mosquitto.port),
+            "ISANFARM_INFLUX_URL": influxdb.url,
+            "ISANFARM_INFLUX_DATABASE": influx.settings.database,
+        }
+        # Entered before the fleet, so they are stopped after it (ExitStack unwinds in reverse).
+        running.enter_context(_child("ingest", ["ingest"], env, state_dir))
+        running.enter_context(_child("api", ["api", "--port", str(api_port)], env, state_dir))
+        fleet = running.enter_context(
+            _fleet(args, MqttConfig(port=mosquitto.port), state_dir / "devices")
+        )
+        _print_where_to_look(api_port, influxdb.url, influx.settings.database, state_dir)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while not stop.wait(PROGRESS_EVERY_S):
+            _print_progress(fleet, stored=_stored_per_device(influx))
+            if deadline and time.monotonic() >= deadline:
+                break
+        print("stopping: devices, then ingest and the API, then the servers ...", flush=True)
+    print("stopped.")
+    return 0
+
+
+@contextmanager
+def _fleet(args: argparse.Namespace, mqtt: MqttConfig, state_dir: Path) -> Iterator[SimulatedFleet]:
+    layout = FarmLayout(args.farm_id, args.fields, args.barns, args.seed, args.interval)
+    start = simulation_start(args.days_back)
+    clock = AcceleratedClock(int(start.timestamp() * 1000), args.speed)
+    fleet = SimulatedFleet(device_configs(layout, mqtt, state_dir), clock)
+    print(
+        f"simulating {len(fleet.agents)} devices of farm {layout.farm_id!r} from "
+        f"{start:%Y-%m-%d %H:%M} UTC at {args.speed:g}x, a reading every {args.interval:g} s "
+        "of device time",
+        flush=True,
+    )
+    fleet.start()
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@contextmanager
+def _child(name: str, command: list[str], env: dict[str, str], state_dir: Path) -> Iterator[None]:
+    log_path = state_dir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "isanfarm.cli", *command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: Ctrl-C reaches only the demo, which stops children in order.
+            start_new_session=True,
+        )
+    print(f"started {name} (pid {process.pid}, log {log_path})", flush=True)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _port(preferred: int) -> int:
+    return preferred if preferred and port_is_free(preferred) else free_port()
+
+
+def _stored_per_device(influx: InfluxV1) -> dict[str, int]:
+    try:
+        results = influx.query(
+            f'SELECT count("seq") FROM "{TELEMETRY_MEASUREMENT}" GROUP BY "device"'
+        )
+    except InfluxError:
+        return {}
+    return {tags["device"]: row["count"] for tags, row in series_rows(results[0])}
+
+
+def _print_where_to_look(api_port: int, influx_url: str, database: str, state_dir: Path) -> None:
+    print(
+        "\n".join(
+            [
+                "",
+                "isanfarm demo is running. Where to look:",
+                f"  API docs       http://127.0.0.1:{api_port}/docs",
+                f"  health         http://127.0.0.1:{api_port}/health",
+                f"  latest reading http://127.0.0.1:{api_port}/v1/devices/field-01-node/latest",
+                f"  InfluxDB       {influx_url}  database '{database}' "
+                f"(influx -port {influx_url.rsplit(':', 1)[1]} -database {database})",
+                f"  logs and data  {state_dir}",
+                "Press Ctrl-C to stop everything.",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+def _print_progress(fleet: SimulatedFleet, stored: dict[str, int] | None) -> None:
+    lines = [f"{'device':<16} {'taken':>8} {'published':>10} {'stored':>8}"]
+    for device, taken, acknowledged in fleet.progress():
+        stored_text = "-" if stored is None else str(stored.get(device, 0))
+        lines.append(f"{device:<16} {taken:>8} {acknowledged:>10} {stored_text:>8}")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,128 @@
+"""A small client for InfluxDB's v1 HTTP API, the one all InfluxDB generations serve.
+
+Why not influxdb-client's own transport: it speaks the v2 API (/api/v2/write), which Debian's
+InfluxDB 1.6 does not have, and 3.x serves v1 /write and /query for InfluxQL anyway. We take
+only its line-protocol encoder (see ``ingest.points``) and send with httpx.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from isanfarm.settings import InfluxSettings
+
+
+class InfluxError(Exception):
+    """A write or query failed. ``retriable`` is False when resending the same data cannot help
+    (the database rejected the points themselves), True for outages and overload."""
+
+    def __init__(self, message: str, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class InfluxV1:
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        headers = {}
+        params: dict[str, str] = {}
+        if settings.token is not None:
+            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        if settings.username:
+            params["u"] = settings.username
+            params["p"] = settings.password.get_secret_value() if settings.password else ""
+        self._auth_params = params
+        self._http = httpx.Client(
+            base_url=settings.url, headers=headers, timeout=settings.timeout_s
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def ping(self) -> bool:
+        try:
+            return self._http.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def create_database(self) -> None:
+        """Idempotent: InfluxDB 1.x answers success for an existing database."""
+        self._post_query(f'CREATE DATABASE "{self.settings.database}"')
+
+    def write(self, lines: Sequence[str], precision: str = "ns") -> None:
+        if not lines:
+            return
+        params = {"db": self.settings.database, "precision": precision, **self._auth_params}
+        try:
+            response = self._http.post("/write", params=params, content="\n".join(lines).encode())
+        except httpx.HTTPError as exc:
+            raise InfluxError(
+                f"write to {self.settings.url} failed: {exc}", retriable=True
+            ) from None
+        if response.status_code != 204:
+            raise InfluxError(
+                f"write rejected ({response.status_code}): {_error_text(response)}",
+                retriable=response.status_code >= 500 or response.status_code == 429,
+            )
+
+    def query(
+        self, statement: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run InfluxQL; returns one result per statement. Values go in ``params``, bound as
+        ``$name`` by the server, never formatted into the statement."""
+        query_params: dict[str, str] = {
+            "db": self.settings.database,
+            "q": statement,
+            "epoch": "ms",
+            **self._auth_params,
+        }
+        if params:
+            query_params["params"] = json.dumps(dict(params))
+        try:
+            response = self._http.get("/query", params=query_params)
+        except httpx.HTTPError as exc:
+            raise InfluxError(
+                f"query to {self.settings.url} failed: {exc}", retriable=True
+            ) from None
+        return _results(response)
+
+    def _post_query(self, statement: str) -> None:
+        try:
+            response = self._http.post("/query", params={"q": statement, **self._auth_params})
+        except httpx.HTTPError as exc:
+            raise InfluxError(
+                f"query to {self.settings.url} failed: {exc}", retriable=True
+            ) from None
+        _results(response)
+
+
+def series_rows(result: Mapping[str, Any]) -> Iterable[tuple[dict[str, str], dict[str, Any]]]:
+    """Flatten one statement's result into (tags, row-as-dict) pairs."""
+    for series in result.get("series", []):
+        columns = series["columns"]
+        for values in series["values"]:
+            yield series.get("tags", {}), dict(zip(columns, values, strict=True))
+
+
+def _results(response: httpx.Response) -> list[dict[str, Any]]:
+    if response.status_code != 200:
+        raise InfluxError(
+            f"query failed ({response.status_code}): {_error_text(response)}",
+            retriable=response.status_code >= 500,
+        )
+    results: list[dict[str, Any]] = response.json().get("results", [])
+    for result in results:
+        if "error" in result:
+            raise InfluxError(f"query failed: {result['error']}", retriable=False)
+    return results
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text[:500]
