@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from isanfarm.contract import TOPIC_PREFIX
 from isanfarm.settings import ENV_CONFIG, InfluxSettings, MqttSettings
 
 
@@ -13,6 +14,10 @@ class IngestSettings(BaseSettings):
 
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
+    #: Everything under the contract's prefix by default, so a message sent to a wrong topic
+    #: is kept as a reject instead of vanishing unseen; narrow it to one farm with
+    #: ``isanfarm/v1/<farm_id>/#``.
+    topic_filter: str = f"{TOPIC_PREFIX}/#"
     #: Fixed so the broker keeps this worker's session (and its unacknowledged messages).
     client_id: str = "isanfarm-ingest"
     #: Write to InfluxDB once this many messages wait...

@@ -31,9 +31,6 @@ from isanfarm.influx import InfluxError, InfluxV1
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
-#: Everything under our prefix, so a message sent to a wrong topic is kept as a reject
-#: instead of vanishing unseen.
-SUBSCRIPTION = f"{contract.TOPIC_PREFIX}/#"
 
 
 @dataclass(slots=True)
@@ -213,7 +210,7 @@ class IngestWorker:
             log.error("broker refused ingest %r: %s", self.settings.client_id, reason_code)
             return
         self.stats.connected = True
-        client.subscribe(SUBSCRIPTION, qos=1)
+        client.subscribe(self.settings.topic_filter, qos=1)
         log.info("ingest connected to %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
     def _on_disconnect(

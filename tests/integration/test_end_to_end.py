@@ -1,0 +1,156 @@
+"""Simulated farms through the real path: edge agents -> Mosquitto -> ingest -> InfluxDB -> API."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from api.main import create_app
+from api.settings import ApiSettings
+from edge.config import MqttConfig
+from isanfarm import contract
+from isanfarm.influx import InfluxV1, series_rows
+from isanfarm.services import LocalMosquitto
+from isanfarm.settings import MqttSettings
+from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs
+from simulators.clock import AcceleratedClock
+from tests.conftest import RunningWorker
+from tests.helpers import count_points, wait_for
+
+pytestmark = pytest.mark.integration
+
+READINGS_PER_DEVICE = 40
+
+
+class Observer:
+    """An independent subscriber: records what really crossed the broker."""
+
+    def __init__(self, port: int, topic_filter: str) -> None:
+        self.messages: list[contract.Telemetry] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *args: self._subscribed.set()
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe(topic_filter, qos=1)
+        self._client.loop_start()
+        assert self._subscribed.wait(10), "observer could not subscribe"
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(contract.decode_telemetry(msg.topic, bytes(msg.payload)))
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@pytest.fixture
+def observer(mosquitto: LocalMosquitto, unique_id: str) -> Iterator[Observer]:
+    watcher = Observer(mosquitto.port, contract.subscription(farm_id=unique_id))
+    yield watcher
+    watcher.close()
+
+
+def run_fleet(port: int, farm_id: str, state_dir: Path) -> SimulatedFleet:
+    layout = FarmLayout(farm_id=farm_id, fields=1, barns=1, seed=5, interval_s=600)
+    two_days_ago = int(time.time() * 1000) - 2 * 86_400_000
+    # 600 s readings at 20,000x: one every 30 ms of real time per device.
+    clock = AcceleratedClock(two_days_ago // 600_000 * 600_000, speed=20_000)
+    fleet = SimulatedFleet(device_configs(layout, MqttConfig(port=port), state_dir), clock)
+    fleet.start()
+    try:
+        wait_for(
+            lambda: all(a.stats.taken >= READINGS_PER_DEVICE for a in fleet.agents),
+            what="the simulated devices to take their readings",
+        )
+    finally:
+        fleet.stop()
+    return fleet
+
+
+def stored_points(influx: InfluxV1) -> dict[tuple[str, int, str | None], dict[str, object]]:
+    results = influx.query('SELECT * FROM "telemetry"')
+    return {
+        (str(row["device"]), int(row["time"]), row.get("animal")): row  # type: ignore[misc]
+        for _, row in series_rows(results[0])
+    }
+
+
+def test_every_simulated_reading_is_stored_with_its_values_and_device_time(
+    mosquitto: LocalMosquitto,
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    observer: Observer,
+    unique_id: str,
+    tmp_path: Path,
+) -> None:
+    start_ingest()
+    fleet = run_fleet(mosquitto.port, unique_id, tmp_path)
+    published = sum(agent.stats.taken for agent in fleet.agents)
+    assert all(agent.unacknowledged() == 0 for agent in fleet.agents)
+
+    wait_for(lambda: count_points(influx, "telemetry", "seq") == published, "all points stored")
+    wait_for(lambda: len(observer.messages) == published, "the observer to see every message")
+
+    points = stored_points(influx)
+    assert len(points) == published
+    for message in observer.messages:
+        point = points[(message.device_id, message.ts_ms, message.animal_id)]
+        assert point["farm"] == unique_id
+        assert point["site"] == message.site
+        assert point["seq"] == message.seq
+        for sensor, value in message.readings.items():
+            assert point[sensor] == value, (message, sensor)
+
+
+def test_the_api_returns_each_devices_latest_readings_with_units(
+    mosquitto: LocalMosquitto,
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    observer: Observer,
+    unique_id: str,
+    tmp_path: Path,
+) -> None:
+    start_ingest()
+    fleet = run_fleet(mosquitto.port, unique_id, tmp_path)
+    published = sum(agent.stats.taken for agent in fleet.agents)
+    wait_for(lambda: count_points(influx, "telemetry", "seq") == published, "all points stored")
+
+    settings = ApiSettings(mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings)
+    with TestClient(create_app(settings)) as api:
+        for agent in fleet.agents:
+            device = agent.config.device.device_id
+            response = api.get(f"/v1/devices/{device}/latest")
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["farm_id"] == unique_id
+            latest = {r["sensor"]: r for r in body["readings"]}
+            # The newest message without an animal carries every climate sensor of the device.
+            last = max(
+                (m for m in observer.messages if m.device_id == device and not m.animal_id),
+                key=lambda m: m.ts_ms,
+            )
+            for sensor, value in last.readings.items():
+                assert latest[sensor]["value"] == value
+                assert latest[sensor]["unit"] == contract.SENSOR_CATALOGUE[sensor].unit
+                assert latest[sensor]["seq"] == last.seq
+                stamp = datetime.fromisoformat(latest[sensor]["time"])
+                assert stamp == datetime.fromtimestamp(last.ts_ms / 1000, tz=UTC)
+            passes = [m for m in observer.messages if m.device_id == device and m.animal_id]
+            if passes:
+                newest = max(m.ts_ms for m in passes)
+                weighed = {(m.animal_id, m.readings["animal_weight"]) for m in passes
+                           if m.ts_ms == newest}
+                weight = latest["animal_weight"]
+                assert (weight["animal_id"], weight["value"]) in weighed
+                assert weight["unit"] == "kg"

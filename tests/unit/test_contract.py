@@ -1,0 +1,201 @@
+"""The wire contract: topics, payload validation and the reasons it gives."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from isanfarm import contract
+from isanfarm.contract import ContractError, Telemetry
+
+TOPIC = "isanfarm/v1/korat-001/f01-node/telemetry"
+DROP = object()  # payload(key=DROP) leaves the key out
+
+
+def payload(**changes: Any) -> bytes:
+    body: dict[str, Any] = {
+        "schema": 1,
+        "device_id": "f01-node",
+        "seq": 7,
+        "ts": 1_764_115_200_000,
+        "readings": {"soil_moisture_30cm": 14.2, "rain": 0.4},
+    }
+    for key, value in changes.items():
+        if value is DROP:
+            body.pop(key)
+        else:
+            body[key] = value
+    return json.dumps(body).encode()
+
+
+def reason(topic: str, raw: bytes) -> str:
+    with pytest.raises(ContractError) as caught:
+        contract.decode_telemetry(topic, raw)
+    return caught.value.field
+
+
+def test_a_valid_message_decodes_with_its_address_and_readings() -> None:
+    message = contract.decode_telemetry(TOPIC, payload(site="field-01"))
+    assert message == Telemetry(
+        farm_id="korat-001",
+        device_id="f01-node",
+        seq=7,
+        ts_ms=1_764_115_200_000,
+        readings={"soil_moisture_30cm": 14.2, "rain": 0.4},
+        site="field-01",
+    )
+
+
+def test_topics_are_built_from_checked_ids() -> None:
+    assert contract.telemetry_topic("korat-001", "f01-node") == TOPIC
+    assert contract.status_topic("korat-001", "f01-node").endswith("/f01-node/status")
+    with pytest.raises(ContractError, match="farm_id"):
+        contract.telemetry_topic("Korat 001", "f01-node")
+    with pytest.raises(ContractError, match="device_id"):
+        contract.telemetry_topic("korat-001", "f01/node")
+
+
+@pytest.mark.parametrize(
+    ("topic", "field"),
+    [
+        ("isanfarm/v1/korat-001/f01-node", "topic"),
+        ("isanfarm/v2/korat-001/f01-node/telemetry", "topic"),
+        ("isanfarm/v1/korat-001/f01-node/extra/telemetry", "topic"),
+        ("isanfarm/v1/Korat 001/f01-node/telemetry", "topic.farm_id"),
+        ("isanfarm/v1/korat-001/-node/telemetry", "topic.device_id"),
+        ("isanfarm/v1/korat-001/f01-node/commands", "topic.kind"),
+        ("isanfarm/v1/korat-001/f01-node/status", "topic.kind"),
+    ],
+)
+def test_bad_topics_are_rejected_naming_the_part(topic: str, field: str) -> None:
+    assert reason(topic, payload()) == field
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"soil=14", "payload"),
+        (b"\xff\xfe", "payload"),
+        (b"[1, 2]", "payload"),
+        (b"x" * (contract.MAX_PAYLOAD_BYTES + 1), "payload"),
+        (payload(seq=DROP), "seq"),
+        (payload(readings=DROP), "readings"),
+        (payload(colour="red"), "colour"),
+        (payload(schema=2), "schema"),
+        (payload(schema=True), "schema"),
+        (payload(device_id="b02-node"), "device_id"),
+        (payload(seq=-1), "seq"),
+        (payload(seq="7"), "seq"),
+        (payload(seq=7.5), "seq"),
+        (payload(ts=True), "ts"),
+        (payload(ts=contract.MAX_TS_MS + 1), "ts"),
+        (payload(readings={}), "readings"),
+        (payload(readings=[14.2]), "readings"),
+        (payload(readings={"soil_moisture_45cm": 14.2}), "readings.soil_moisture_45cm"),
+        (payload(readings={"soil_moisture_30cm": "14.2"}), "readings.soil_moisture_30cm"),
+        (payload(readings={"soil_moisture_30cm": None}), "readings.soil_moisture_30cm"),
+        (payload(readings={"soil_moisture_30cm": True}), "readings.soil_moisture_30cm"),
+        (payload(readings={"soil_moisture_30cm": 142.0}), "readings.soil_moisture_30cm"),
+        (payload(readings={"rain": -0.2}), "readings.rain"),
+        (payload(readings={"rain": 10**400}), "readings.rain"),
+        (payload(site="Field 1"), "site"),
+        (payload(units={"soil_moisture_30cm": "m3/m3"}), "units.soil_moisture_30cm"),
+        (payload(units={"air_temperature": "degC"}), "units.air_temperature"),
+        (payload(animal_id="wagyu-001"), "animal_id"),
+    ],
+)
+def test_malformed_payloads_are_rejected_naming_the_field(raw: bytes, field: str) -> None:
+    assert reason(TOPIC, raw) == field
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_rejected(constant: str) -> None:
+    raw = payload().replace(b"14.2", constant.encode())
+    assert reason(TOPIC, raw) == "payload"
+
+
+def test_out_of_range_error_says_value_unit_and_range() -> None:
+    with pytest.raises(ContractError) as caught:
+        contract.decode_telemetry(TOPIC, payload(readings={"soil_moisture_30cm": 142.0}))
+    assert str(caught.value) == "readings.soil_moisture_30cm: 142 %VWC is outside 0..100"
+
+
+def test_a_scale_pass_needs_the_animal_id() -> None:
+    topic = "isanfarm/v1/korat-001/b01-node/telemetry"
+    scale = {"device_id": "b01-node", "readings": {"animal_weight": 612.5}}
+    assert reason(topic, payload(**scale)) == "animal_id"
+    message = contract.decode_telemetry(topic, payload(**scale, animal_id="wagyu-001"))
+    assert message.animal_id == "wagyu-001"
+
+
+def test_matching_units_are_accepted() -> None:
+    message = contract.decode_telemetry(TOPIC, payload(units={"rain": "mm"}))
+    assert message.readings["rain"] == 0.4
+
+
+def test_every_catalogue_entry_has_a_sane_range_and_a_known_device_kind() -> None:
+    kinds = {contract.DeviceKind.CASSAVA_FIELD, contract.DeviceKind.CATTLE_BARN}
+    for name, spec in contract.SENSOR_CATALOGUE.items():
+        assert spec.name == name
+        assert spec.minimum < spec.maximum
+        assert set(spec.device_kinds) <= kinds
+
+
+ids = st.from_regex(contract.ID_PATTERN, fullmatch=True)
+
+
+@st.composite
+def telemetry(draw: st.DrawFn) -> Telemetry:
+    names = draw(
+        st.lists(
+            st.sampled_from(
+                [n for n, s in contract.SENSOR_CATALOGUE.items() if not s.needs_animal_id]
+            ),
+            min_size=1,
+            unique=True,
+        )
+    )
+    readings = {
+        name: draw(
+            st.floats(
+                contract.SENSOR_CATALOGUE[name].minimum, contract.SENSOR_CATALOGUE[name].maximum
+            )
+        )
+        for name in names
+    }
+    return Telemetry(
+        farm_id=draw(ids),
+        device_id=draw(ids),
+        seq=draw(st.integers(0, 2**63 - 1)),
+        ts_ms=draw(st.integers(0, contract.MAX_TS_MS)),
+        readings=readings,
+        site=draw(st.none() | ids),
+    )
+
+
+@given(telemetry())
+def test_every_valid_message_survives_encoding_and_decoding(message: Telemetry) -> None:
+    decoded = contract.decode_telemetry(message.topic, contract.encode_telemetry(message))
+    assert decoded == message
+    assert all(math.isfinite(v) for v in decoded.readings.values())
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_escape_as_anything_but_a_contract_error(raw: bytes) -> None:
+    try:
+        contract.decode_telemetry(TOPIC, raw)
+    except ContractError:
+        pass
+
+
+def test_status_messages_round_trip_and_reject_unknown_states() -> None:
+    topic = contract.status_topic("korat-001", "f01-node")
+    status = contract.decode_status(topic, contract.encode_status("f01-node", "online", 5))
+    assert (status.state, status.ts_ms) == ("online", 5)
+    with pytest.raises(ContractError, match="state"):
+        contract.decode_status(topic, b'{"schema":1,"device_id":"f01-node","state":"asleep"}')
