@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,8 @@ from api.routes import devices, health
 from api.schemas import Problem
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxError, InfluxV1
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -61,7 +64,8 @@ async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_problem(request: Request, exc: Exception) -> JSONResponse:
-    # The database's own message can name internals; the client learns only that it is away.
+    # The database's own message can name internals: it goes to the log, not to the client.
+    log.error("%s %s: %s", request.method, request.url.path, exc)
     return _problem(503, "Database unavailable", "the time-series database did not answer; retry")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from isanfarm.influx import InfluxV1
 
+
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():

@@ -81,7 +81,7 @@ def run_fleet(port: int, farm_id: str, state_dir: Path) -> SimulatedFleet:
 def stored_points(influx: InfluxV1) -> dict[tuple[str, int, str | None], dict[str, object]]:
     results = influx.query('SELECT * FROM "telemetry"')
     return {
-        (str(row["device"]), int(row["time"]), row.get("animal")): row  # type: ignore[misc]
+        (str(row["device"]), int(row["time"]), row.get("animal")): row
         for _, row in series_rows(results[0])
     }
 
@@ -149,8 +149,9 @@ def test_the_api_returns_each_devices_latest_readings_with_units(
             passes = [m for m in observer.messages if m.device_id == device and m.animal_id]
             if passes:
                 newest = max(m.ts_ms for m in passes)
-                weighed = {(m.animal_id, m.readings["animal_weight"]) for m in passes
-                           if m.ts_ms == newest}
+                weighed = {
+                    (m.animal_id, m.readings["animal_weight"]) for m in passes if m.ts_ms == newest
+                }
                 weight = latest["animal_weight"]
                 assert (weight["animal_id"], weight["value"]) in weighed
                 assert weight["unit"] == "kg"

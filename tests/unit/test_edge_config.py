@@ -49,7 +49,7 @@ def test_environment_overrides_broker_and_secrets(tmp_path: Path) -> None:
 
 
 def test_a_simulation_clock_needs_a_start_with_a_time_zone(tmp_path: Path) -> None:
-    good = GOOD + '[clock]\nstart = 2026-11-19T00:00:00Z\nspeed = 600\n'
+    good = GOOD + "[clock]\nstart = 2026-11-19T00:00:00Z\nspeed = 600\n"
     assert load_config(write(tmp_path, good), {}).clock is not None
     with pytest.raises(ConfigError, match=r"\[clock\] start"):
         load_config(write(tmp_path, GOOD + "[clock]\nstart = 2026-11-19T00:00:00\n"), {})

@@ -6,8 +6,18 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["fastapi", "pydantic", "pydantic_core", "numpy", "sklearn", "httpx", "influxdb_client",
-         "uvicorn", "starlette", "grafana_client"]
+HEAVY = [
+    "fastapi",
+    "pydantic",
+    "pydantic_core",
+    "numpy",
+    "sklearn",
+    "httpx",
+    "influxdb_client",
+    "uvicorn",
+    "starlette",
+    "grafana_client",
+]
 
 PROBE = """
 import json, sys
@@ -29,11 +39,10 @@ def test_the_edge_agent_and_its_cli_load_no_server_library() -> None:
 
 
 def test_the_wire_contract_imports_no_other_project_package() -> None:
-    probe = (
-        "import json, sys; import isanfarm.contract; "
-        "print(json.dumps(sorted(sys.modules)))"
+    probe = "import json, sys; import isanfarm.contract; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = {name.split(".")[0] for name in json.loads(result.stdout)}
     project = {"edge", "ingest", "api", "models", "simulators", "paho"}
     assert "isanfarm" in loaded

@@ -1,0 +1,206 @@
+"""Ingest against a real broker and a real InfluxDB: what it stores, what it rejects and why,
+and that it acknowledges nothing before it is stored."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from ingest.settings import IngestSettings
+from isanfarm.influx import InfluxV1, series_rows
+from isanfarm.services import LocalInfluxDB, LocalMosquitto
+from tests.conftest import RunningWorker
+from tests.helpers import ROOT, count_points, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def valid(device: str, seq: int) -> bytes:
+    body = {
+        "schema": 1,
+        "device_id": device,
+        "seq": seq,
+        "ts": 1_764_115_200_000 + seq * 600_000,
+        "readings": {"soil_moisture_30cm": 14.0 + seq, "air_temperature": 30.5},
+    }
+    return json.dumps(body).encode()
+
+
+def publish_all(client: mqtt.Client, messages: list[tuple[str, bytes]]) -> None:
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+
+def rejects(influx: InfluxV1) -> list[dict[str, object]]:
+    results = influx.query('SELECT * FROM "ingest_rejects"')
+    return [row for _, row in series_rows(results[0])]
+
+
+def docs_commands() -> list[list[str]]:
+    """The mosquitto_pub examples exactly as docs/contract.md gives them."""
+    text = (ROOT / "docs" / "contract.md").read_text()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        line = block.replace("\\\n", " ")
+        if line.strip().startswith("mosquitto_pub"):
+            commands.append(shlex.split(line))
+    return commands
+
+
+def test_a_message_sent_by_a_plain_client_as_the_docs_show_is_stored(
+    mosquitto: LocalMosquitto, influx: InfluxV1, start_ingest: Callable[..., RunningWorker]
+) -> None:
+    commands = docs_commands()
+    assert len(commands) == 2, "docs/contract.md should show a reading and a scale pass"
+    start_ingest(topic_filter="isanfarm/v1/korat-001/#")
+    for command in commands:
+        port = command.index("-p") + 1
+        command[port] = str(mosquitto.port)
+        subprocess.run(command, check=True, timeout=10)
+    wait_for(lambda: count_points(influx, "telemetry", "seq") == 2, "both doc examples stored")
+    rows = {
+        row["device"]: row for _, row in series_rows(influx.query("SELECT * FROM telemetry")[0])
+    }
+    assert rows["f01-node"]["soil_moisture_30cm"] == 14.2
+    assert rows["f01-node"]["time"] == 1_764_115_200_000
+    assert rows["b01-node"]["animal"] == "wagyu-017"
+    assert rows["b01-node"]["animal_weight"] == 612.5
+
+
+def test_malformed_messages_are_kept_with_their_reason_and_valid_ones_around_them_stored(
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    start_ingest()
+    good = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    body = json.loads(valid("f01-node", 9))
+    bad = {
+        # topic, payload -> the reason ingest must give
+        (good, b"soil=14"): "payload",
+        (good, json.dumps({k: v for k, v in body.items() if k != "ts"}).encode()): "ts",
+        (
+            good,
+            valid("f01-node", 9).replace(b"soil_moisture_30cm", b"soil_moisture_45cm"),
+        ): "readings.soil_moisture_45cm",
+        (good, valid("f01-node", 9).replace(b"23.0", b"142.0")): "readings.soil_moisture_30cm",
+        (good, valid("f01-node", 9).replace(b"30.5", b"NaN")): "payload",
+        (good, valid("f01-node", 9).replace(b"30.5", b'"30.5"')): "readings.air_temperature",
+        (good, valid("f01-node", 9).replace(b'"seq": 9', b'"seq": "9"')): "seq",
+        (good, valid("other-node", 9)): "device_id",
+        (f"isanfarm/v1/{unique_id}/F01 Node/telemetry", valid("f01-node", 9)): "topic.device_id",
+        (f"isanfarm/v1/{unique_id}/f01-node/commands", valid("f01-node", 9)): "topic.kind",
+        (f"isanfarm/v1/{unique_id}/f01-node/x/telemetry", valid("f01-node", 9)): "topic",
+    }
+    stream: list[tuple[str, bytes]] = []
+    for number, message in enumerate(bad, start=1):
+        stream += [(good, valid("f01-node", number)), message]
+    stream.append((good, valid("f01-node", len(bad) + 1)))
+    publish_all(publisher, stream)
+
+    wait_for(lambda: len(rejects(influx)) == len(bad), "every bad message to be kept")
+    wait_for(lambda: count_points(influx, "telemetry", "seq") == len(bad) + 1, "valid ones stored")
+    kept = {(row["topic"], row["payload"]): row["reason"] for row in rejects(influx)}
+    expected = {(topic, payload.decode()): why for (topic, payload), why in bad.items()}
+    assert kept == expected
+
+
+def test_a_point_the_database_refuses_is_kept_as_a_reject_and_does_not_block_the_rest(
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    # An integer field already in the database makes InfluxDB refuse a float for it.
+    influx.write([f"telemetry,device=f01-node,farm={unique_id} rain=1i 1"])
+    start_ingest(batch_size=50, batch_max_age_s=1.0)
+    topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    clash = json.dumps(
+        {"schema": 1, "device_id": "f01-node", "seq": 1, "ts": 1000, "readings": {"rain": 0.2}}
+    ).encode()
+    publish_all(
+        publisher, [(topic, valid("f01-node", 2)), (topic, clash), (topic, valid("f01-node", 3))]
+    )
+
+    wait_for(lambda: len(rejects(influx)) == 1, "the refused point to be kept")
+    assert rejects(influx)[0]["reason"] == "influxdb"
+    assert "rain=0.2" in str(rejects(influx)[0]["payload"])
+    wait_for(
+        lambda: count_points(influx, "telemetry", "soil_moisture_30cm") == 2, "the rest stored"
+    )
+
+
+def test_nothing_is_acknowledged_before_it_is_stored(
+    mosquitto: LocalMosquitto,
+    ingest_settings: IngestSettings,
+    publisher: mqtt.Client,
+    unique_id: str,
+    tmp_path: Path,
+) -> None:
+    """InfluxDB is down, ingest holds the messages, then ingest dies. Nothing was acknowledged,
+    so the broker redelivers to the next ingest once the database is back, and all is stored."""
+    with LocalInfluxDB(tmp_path / "influxdb") as database:
+        settings = ingest_settings.model_copy(
+            update={"influx": ingest_settings.influx.model_copy(update={"url": database.url})}
+        )
+        influx = InfluxV1(settings.influx)
+        influx.create_database()
+        database.kill()
+
+        first = RunningWorker(settings, InfluxV1(settings.influx))
+        topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+        publish_all(publisher, [(topic, valid("f01-node", n)) for n in range(1, 6)])
+        wait_for(lambda: first.worker.stats.write_retries > 0, "ingest to find InfluxDB down")
+        first.stop()
+        assert first.worker.stats.stored == 0
+
+        database.start()
+        second = RunningWorker(settings, InfluxV1(settings.influx))
+        try:
+            wait_for(
+                lambda: count_points(influx, "telemetry", "seq") == 5, "redelivered and stored"
+            )
+        finally:
+            second.stop()
+        influx.close()
+
+
+def test_a_database_that_comes_back_is_caught_up_without_a_restart(
+    mosquitto: LocalMosquitto,
+    ingest_settings: IngestSettings,
+    publisher: mqtt.Client,
+    unique_id: str,
+    tmp_path: Path,
+) -> None:
+    with LocalInfluxDB(tmp_path / "influxdb") as database:
+        settings = ingest_settings.model_copy(
+            update={"influx": ingest_settings.influx.model_copy(update={"url": database.url})}
+        )
+        influx = InfluxV1(settings.influx)
+        influx.create_database()
+        worker = RunningWorker(settings, InfluxV1(settings.influx))
+        try:
+            database.kill()
+            topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+            publish_all(publisher, [(topic, valid("f01-node", n)) for n in range(1, 4)])
+            wait_for(lambda: worker.worker.stats.write_retries > 0, "ingest to find InfluxDB down")
+            restart = threading.Timer(0.5, database.start)
+            restart.start()
+            restart.join()
+            wait_for(
+                lambda: count_points(influx, "telemetry", "seq") == 3,
+                "stored after return",
+                timeout_s=60,
+            )
+        finally:
+            worker.stop()
+            influx.close()
