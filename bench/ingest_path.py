@@ -26,13 +26,16 @@ def messages(count: int) -> list[tuple[str, bytes]]:
     out = []
     for seq in range(count):
         ts = START_MS + seq * 600_000
-        message = contract.Telemetry("korat-001", "f01-node", seq, ts, sim.read(ts)[0].values, "f-1")
+        message = contract.Telemetry(
+            "korat-001", "f01-node", seq, ts, sim.read(ts)[0].values, "f-1"
+        )
         out.append((message.topic, contract.encode_telemetry(message)))
     return out
 
 
-def per_message_us(work: Callable[[str, bytes], object], batch: list[tuple[str, bytes]],
-                   repeats: int) -> float:
+def per_message_us(
+    work: Callable[[str, bytes], object], batch: list[tuple[str, bytes]], repeats: int
+) -> float:
     """Best of ``repeats`` passes over the batch: the least-disturbed measurement."""
     best = float("inf")
     for _ in range(repeats):
@@ -51,10 +54,13 @@ def main() -> None:
     repeats = 3 if args.quick else 7
     baseline = per_message_us(lambda t, p: json.loads(p), batch, repeats)
     decode = per_message_us(contract.decode_telemetry, batch, repeats)
-    path = per_message_us(lambda t, p: telemetry_line(contract.decode_telemetry(t, p)), batch,
-                          repeats)
-    print(f"machine: {platform.machine()} {platform.processor() or ''} "
-          f"python {platform.python_version()}; {len(batch)} messages x {repeats} passes")
+    path = per_message_us(
+        lambda t, p: telemetry_line(contract.decode_telemetry(t, p)), batch, repeats
+    )
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} "
+        f"python {platform.python_version()}; {len(batch)} messages x {repeats} passes"
+    )
     print(
         f"baseline_us: {baseline:.2f} decode_us: {decode:.2f} path_us: {path:.2f} "
         f"decode_ratio: {decode / baseline:.1f} path_ratio: {path / baseline:.1f} "

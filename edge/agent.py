@@ -1,15 +1,20 @@
-"""The edge agent: read the driver on schedule, stamp, sequence and publish every reading.
+"""The edge agent: sample on schedule into the durable outbox, publish from it in order.
 
-Walking-skeleton scope: readings are published with QoS 1 and paho keeps unacknowledged ones in
-memory across reconnects. The durable SQLite outbox that survives a power cut is the issue
-"Edge agent"; it slots in between ``_take`` and ``_publish``.
+Two threads share the outbox. The sampler reads every driver at each interval, drops values the
+sensor catalogue calls impossible (counted), stamps ``seq``/``ts``, and commits the interval's
+messages to disk before anything is published. The publisher keeps at most ``max_in_flight``
+messages unacknowledged: live readings (taken since the link came back) first, then the backlog
+oldest first, so a day of backlog drains steadily while fresh data stays fresh. A reading leaves
+the outbox only when the broker's PUBACK for it has arrived.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -19,89 +24,167 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.clock import Clock
+from edge.clock_health import ClockHealth
 from edge.config import EdgeConfig
-from edge.drivers.base import Driver, Sample
+from edge.drivers.base import Driver, DriverError, Sample
+from edge.outbox import Outbox, OutboxItem, Pending
 from edge.sequence import SequenceCounter
 from isanfarm import contract
 
 log = logging.getLogger(__name__)
 
-#: How long the broker keeps this device's session (and its queued QoS 1 messages) while the
-#: device is away: long enough for a rural link outage.
+#: How long the broker keeps this device's session while the device is away.
 SESSION_EXPIRY_S = 7 * 24 * 3600
-#: CONNACK reason codes that no retry will cure.
-FATAL_CONNECT_CODES = frozenset({134, 135, 138, 140})  # bad credentials, not authorised, banned
+#: CONNACK reason codes no retry will cure: bad credentials, not authorised, banned. (paho
+#: maps MQTT 3.1.1's return codes 4 and 5 onto 134 and 135.)
+FATAL_CONNECT_CODES = frozenset({134, 135, 138, 140})
+#: A message unacknowledged this long after a reconnect is published again from the outbox.
+RESEND_AFTER_S = 60.0
 
 
 @dataclass(slots=True)
 class AgentStats:
     taken: int = 0
     acknowledged: int = 0
+    driver_errors: int = 0
+    implausible: int = 0
     connected: bool = False
     fatal_error: str | None = None
 
 
-class EdgeAgent:
-    """One device's agent. ``run`` blocks until ``stop`` is set."""
+@dataclass(slots=True)
+class _InFlight:
+    info: mqtt.MQTTMessageInfo
+    sent_at: float
 
-    def __init__(self, config: EdgeConfig, driver: Driver, clock: Clock) -> None:
+
+class EdgeAgent:
+    """One device's agent. ``run`` blocks until ``stop`` is set or the broker refuses us."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        drivers: Sequence[Driver],
+        clock: Clock,
+        clock_health: ClockHealth,
+    ) -> None:
         self.config = config
-        self.driver = driver
+        self.drivers = list(drivers)
         self.clock = clock
+        self.clock_health = clock_health
         self.stats = AgentStats()
-        self._lock = threading.Lock()
+        self.outbox = Outbox(
+            config.state_dir / "outbox.sqlite",
+            max_readings=config.outbox.max_readings,
+            max_bytes=int(config.outbox.max_mb * 1024 * 1024),
+        )
         self._sequence = SequenceCounter(config.state_dir / "seq")
-        # paho marks each message's info as published when its PUBACK arrives, under paho's
-        # own lock; reading those flags avoids an on_publish callback that would have to race
-        # publish() for the message id.
-        self._unacknowledged: list[mqtt.MQTTMessageInfo] = []
+        self._started = time.monotonic()
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._in_flight: dict[int, _InFlight] = {}
+        self._live_after_id = 0
         self._client = self._make_client()
 
+    # ---- lifecycle -------------------------------------------------------------------------
+
     def run(self, stop: threading.Event) -> None:
+        publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
+        # One event for the loops to watch: set by the caller's stop or by a fatal refusal.
+        watcher = threading.Thread(target=self._halt_on, args=(stop,), daemon=True)
         self._connect()
+        publisher.start()
+        watcher.start()
         try:
-            self._read_loop(stop)
+            self._sample_loop()
         finally:
+            self._halt.set()
+            self._wake.set()
+            publisher.join()
             self._shutdown()
 
     def unacknowledged(self) -> int:
-        """Readings published whose PUBACK has not arrived yet; updates ``stats.acknowledged``."""
-        with self._lock:
-            waiting = [info for info in self._unacknowledged if not info.is_published()]
-            self.stats.acknowledged += len(self._unacknowledged) - len(waiting)
-            self._unacknowledged = waiting
-            return len(waiting)
+        """Readings stored and not yet acknowledged by the broker."""
+        return self.outbox.depth()
 
-    def wait_until_acknowledged(self, timeout_s: float) -> bool:
-        """Block until the broker has acknowledged everything published so far."""
-        deadline = time.monotonic() + timeout_s
-        while self.unacknowledged():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
+    def health(self) -> contract.Health:
+        oldest = self.outbox.oldest_ts_ms()
+        now = self.clock.now_ms()
+        return contract.Health(
+            uptime_s=round(time.monotonic() - self._started, 1),
+            outbox_depth=self.outbox.depth(),
+            oldest_unsent_age_s=0.0 if oldest is None else max(0.0, (now - oldest) / 1000),
+            dropped=self.outbox.dropped(),
+            driver_errors=self.stats.driver_errors,
+            implausible=self.stats.implausible,
+            clock_suspect=self.clock_health.judge(now).suspect,
+        )
 
-    def _read_loop(self, stop: threading.Event) -> None:
+    # ---- sampling --------------------------------------------------------------------------
+
+    def _halt_on(self, stop: threading.Event) -> None:
+        while not (stop.wait(0.1) or self._halt.is_set()):
+            pass
+        self._halt.set()
+        self._wake.set()
+
+    def _sample_loop(self) -> None:
         interval_ms = int(self.config.device.interval_s * 1000)
         due = -(-self.clock.now_ms() // interval_ms) * interval_ms  # next whole interval
-        while self.clock.wait_until(due, stop):
-            if self.stats.fatal_error:
-                log.error("%s: stopping: %s", self.config.device.device_id, self.stats.fatal_error)
-                return
-            for sample in self._take(due):
-                self._publish(sample, due)
-            self.unacknowledged()  # prunes the acknowledged from memory
+        while self.clock.wait_until(due, self._halt):
+            self.sample(due)
             due += interval_ms
 
-    def _take(self, ts_ms: int) -> list[Sample]:
-        try:
-            return list(self.driver.read(ts_ms))
-        except Exception:
-            # A flaky sensor must not stop the agent; the next interval tries again.
-            log.exception("%s: driver read failed", self.config.device.device_id)
-            return []
+    def sample(self, ts_ms: int) -> None:
+        """Read every driver once and commit the results to the outbox."""
+        shared: dict[str, float] = {}
+        per_animal: list[Sample] = []
+        for driver in self.drivers:
+            for sample in self._read(driver, ts_ms):
+                values = self._plausible(sample.values)
+                if not values:
+                    continue
+                if sample.animal_id is not None:
+                    per_animal.append(Sample(values, sample.animal_id))
+                else:
+                    shared.update({k: v for k, v in values.items() if k not in shared})
+        samples = ([Sample(shared)] if shared else []) + per_animal
+        verdict = self.clock_health.judge(ts_ms)
+        if verdict.suspect and samples:
+            log.warning("%s: readings flagged clock_suspect: %s", self._name, verdict.reason)
+        pending = [self._message(sample, ts_ms, verdict.suspect) for sample in samples]
+        self.outbox.put(pending)
+        self.stats.taken += len(pending)
+        self._wake.set()
 
-    def _publish(self, sample: Sample, ts_ms: int) -> None:
+    def _read(self, driver: Driver, ts_ms: int) -> Sequence[Sample]:
+        try:
+            return driver.read(ts_ms)
+        except DriverError as exc:
+            self.stats.driver_errors += 1
+            log.warning("%s: %s", self._name, exc)
+        except Exception:
+            # A driver bug must not stop the other sensors; it is counted like a read error.
+            self.stats.driver_errors += 1
+            log.exception("%s: driver %s failed", self._name, type(driver).__name__)
+        return []
+
+    def _plausible(self, values: Mapping[str, float]) -> dict[str, float]:
+        """Values the catalogue calls impossible are a sensor fault: not sent, but counted."""
+        kept: dict[str, float] = {}
+        for name, value in values.items():
+            spec = contract.SENSOR_CATALOGUE.get(name)
+            number = (
+                value if isinstance(value, int | float) and not isinstance(value, bool) else None
+            )
+            if spec is None or number is None or not spec.minimum <= number <= spec.maximum:
+                self.stats.implausible += 1
+                log.warning("%s: dropped implausible %s=%r", self._name, name, value)
+                continue
+            kept[name] = float(number)
+        return kept
+
+    def _message(self, sample: Sample, ts_ms: int, clock_suspect: bool) -> Pending:
         device = self.config.device
         message = contract.Telemetry(
             farm_id=device.farm_id,
@@ -111,51 +194,127 @@ class EdgeAgent:
             readings=sample.values,
             site=device.site,
             animal_id=sample.animal_id,
+            clock_suspect=clock_suspect,
         )
-        info = self._client.publish(message.topic, contract.encode_telemetry(message), qos=1)
-        with self._lock:
-            self._unacknowledged.append(info)
-            self.stats.taken += 1
+        return Pending(message.topic, contract.encode_telemetry(message), ts_ms)
+
+    # ---- publishing ------------------------------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        next_heartbeat = 0.0
+        while not self._halt.is_set():
+            self._wake.wait(0.05)
+            self._wake.clear()
+            self._settle_acknowledged()
+            if self.stats.connected:
+                self._fill_window()
+                if time.monotonic() >= next_heartbeat:
+                    self._publish_status(contract.ONLINE)
+                    next_heartbeat = time.monotonic() + self.config.health.heartbeat_s
+
+    def _settle_acknowledged(self) -> None:
+        done = [item_id for item_id, f in self._in_flight.items() if f.info.is_published()]
+        if done:
+            self.outbox.ack(done)
+            for item_id in done:
+                del self._in_flight[item_id]
+            self.stats.acknowledged += len(done)
+
+    def _fill_window(self) -> None:
+        room = self.config.mqtt.max_in_flight - len(self._in_flight)
+        if room <= 0:
+            self._resend_stale()
+            return
+        live = [
+            item
+            for item in self.outbox.next_batch(room, exclude=self._in_flight, newest=True)
+            if item.id > self._live_after_id
+        ]
+        for item in sorted(live, key=lambda i: i.id):
+            self._send(item)
+        room -= len(live)
+        if room > 0:
+            for item in self.outbox.next_batch(room, exclude=self._in_flight):
+                self._send(item)
+
+    def _send(self, item: OutboxItem) -> None:
+        info = self._client.publish(item.topic, item.payload, qos=1)
+        self._in_flight[item.id] = _InFlight(info, time.monotonic())
+
+    def _resend_stale(self) -> None:
+        """paho resends unacknowledged messages after a reconnect; if the broker lost its
+        session meanwhile, the PUBACK never comes, so the outbox copy is published again."""
+        cutoff = time.monotonic() - RESEND_AFTER_S
+        for item_id in [i for i, f in self._in_flight.items() if f.sent_at < cutoff]:
+            del self._in_flight[item_id]
+
+    # ---- connection ------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        device = self.config.device
+        mqtt_config = self.config.mqtt
+        v5 = mqtt_config.protocol == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
         )
-        if self.config.mqtt.username:
-            client.username_pw_set(self.config.mqtt.username, self.config.mqtt.password)
-        status = contract.status_topic(device.farm_id, device.device_id)
-        client.will_set(status, contract.encode_status(device.device_id, contract.OFFLINE), 1, True)
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        if mqtt_config.username:
+            client.username_pw_set(mqtt_config.username, mqtt_config.password)
+        if mqtt_config.uses_tls:
+            client.tls_set(
+                ca_certs=mqtt_config.ca_file,
+                certfile=mqtt_config.cert_file,
+                keyfile=mqtt_config.key_file,
+            )
+        will = contract.encode_status(self.config.device.device_id, contract.OFFLINE)
+        client.will_set(self._status_topic, will, qos=1, retain=True)
+        client.max_inflight_messages_set(mqtt_config.max_in_flight)
+        client.max_queued_messages_set(0)
+        self._jitter_backoff(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_platform_time
+        # Wake the publisher as soon as a PUBACK arrives instead of at its next tick.
+        client.on_publish = lambda *args: self._wake.set()
         return client
 
     def _connect(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
         mqtt_config = self.config.mqtt
+        properties = None
+        if mqtt_config.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
         self._client.connect_async(
             mqtt_config.host,
             mqtt_config.port,
             keepalive=mqtt_config.keepalive_s,
-            clean_start=False,
+            clean_start=False if mqtt_config.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
         )
         self._client.loop_start()
 
     def _shutdown(self) -> None:
-        device = self.config.device
-        status = contract.status_topic(device.farm_id, device.device_id)
-        offline = contract.encode_status(device.device_id, contract.OFFLINE, self.clock.now_ms())
-        self._client.publish(status, offline, qos=1, retain=True)
-        if not self.wait_until_acknowledged(timeout_s=5):
-            log.warning("%s: stopping with unacknowledged readings", device.device_id)
+        if self.stats.connected:
+            self._settle_acknowledged()
+            self._publish_status(contract.OFFLINE)
         self._client.disconnect()
         self._client.loop_stop()
-        self.driver.close()
+        for driver in self.drivers:
+            driver.close()
+        self.outbox.close()
+
+    def _publish_status(self, state: str) -> None:
+        now = self.clock.now_ms()
+        payload = contract.encode_status(self.config.device.device_id, state, now, self.health())
+        self._client.publish(self._status_topic, payload, qos=1, retain=True)
+
+    @staticmethod
+    def _jitter_backoff(client: mqtt.Client) -> None:
+        """Exponential reconnect backoff from a random start, so a village of gateways that
+        lost the same tower does not reconnect in lockstep."""
+        # paho annotates the delays as int but computes with them as floats.
+        client.reconnect_delay_set(min_delay=random.uniform(0.5, 2.0), max_delay=120)  # type: ignore[arg-type]
 
     def _on_connect(
         self,
@@ -165,20 +324,22 @@ class EdgeAgent:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        device = self.config.device
         if reason_code.is_failure:
             if reason_code.value in FATAL_CONNECT_CODES:
                 self.stats.fatal_error = (
-                    f"broker refused {self.config.client_id!r}: {reason_code}; "
-                    "check [mqtt] username/password and the broker's ACL"
+                    f"broker refused client {self.config.client_id!r}: {reason_code}; "
+                    "not retrying. Check [mqtt] username/password (or ISANFARM_MQTT_PASSWORD) and the broker ACL"
                 )
-                log.error("%s: %s", device.device_id, self.stats.fatal_error)
+                log.error("%s: %s", self._name, self.stats.fatal_error)
                 client.disconnect()
+                self._halt.set()
             return
+        self._jitter_backoff(client)
+        # Everything stored up to now is backlog; what the sampler adds from now on is live.
+        self._live_after_id = self.outbox.max_id()
         self.stats.connected = True
-        status = contract.status_topic(device.farm_id, device.device_id)
-        online = contract.encode_status(device.device_id, contract.ONLINE, self.clock.now_ms())
-        client.publish(status, online, qos=1, retain=True)
+        client.subscribe(contract.TIME_TOPIC, qos=0)
+        self._wake.set()
 
     def _on_disconnect(
         self,
@@ -189,3 +350,21 @@ class EdgeAgent:
         properties: Properties | None,
     ) -> None:
         self.stats.connected = False
+
+    def _on_platform_time(
+        self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
+        try:
+            platform_ms = contract.decode_time(bytes(message.payload))
+        except contract.ContractError as exc:
+            log.warning("%s: ignored a bad platform time message: %s", self._name, exc)
+            return
+        self.clock_health.observe_platform_time(platform_ms, self.clock.now_ms())
+
+    @property
+    def _name(self) -> str:
+        return self.config.device.device_id
+
+    @property
+    def _status_topic(self) -> str:
+        return contract.status_topic(self.config.device.farm_id, self.config.device.device_id)

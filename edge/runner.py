@@ -1,11 +1,12 @@
-"""Build agents from config: the driver and clock each device runs with."""
+"""Build an agent from its config: drivers, clock and clock judge for each device."""
 
 from __future__ import annotations
 
 from edge.agent import EdgeAgent
 from edge.clock import Clock, WallClock
+from edge.clock_health import ClockHealth, TrustedClockHealth
 from edge.config import EdgeConfig
-from edge.drivers import load_driver
+from edge.drivers import Driver, load_driver
 
 
 def build_clock(config: EdgeConfig) -> Clock:
@@ -17,7 +18,27 @@ def build_clock(config: EdgeConfig) -> Clock:
     return AcceleratedClock(config.clock.start_ms, config.clock.speed)
 
 
-def build_agent(config: EdgeConfig) -> EdgeAgent:
-    return EdgeAgent(
-        config, load_driver(config.device.driver, config.driver_options), build_clock(config)
+def build_clock_health(config: EdgeConfig) -> ClockHealth:
+    if config.clock is not None:
+        return TrustedClockHealth()
+    return ClockHealth(
+        earliest_ms=int(config.health.earliest_plausible.timestamp() * 1000),
+        max_skew_ms=int(config.health.max_clock_skew_s * 1000),
     )
+
+
+def build_drivers(config: EdgeConfig) -> list[Driver]:
+    """Construct every configured driver; a bad option fails here, before anything runs."""
+    drivers: list[Driver] = []
+    try:
+        for sensor in config.sensors:
+            drivers.append(load_driver(sensor.driver, sensor.options))
+    except Exception:
+        for driver in drivers:
+            driver.close()
+        raise
+    return drivers
+
+
+def build_agent(config: EdgeConfig) -> EdgeAgent:
+    return EdgeAgent(config, build_drivers(config), build_clock(config), build_clock_health(config))

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
-from isanfarm.contract import DeviceStatus, Telemetry
+from isanfarm.contract import DeviceStatus, Health, Telemetry
 
 TELEMETRY_MEASUREMENT = "telemetry"
 STATUS_MEASUREMENT = "device_status"
 REJECT_MEASUREMENT = "ingest_rejects"
+QUARANTINE_MEASUREMENT = "telemetry_quarantine"
 #: Raw payloads kept with a reject are cut to this many characters.
 REJECT_PAYLOAD_CHARS = 2048
 NS_PER_MS = 1_000_000
@@ -40,9 +41,21 @@ class Reject:
 
 
 def telemetry_line(message: Telemetry) -> str:
-    point = (
-        Point(TELEMETRY_MEASUREMENT).tag("farm", message.farm_id).tag("device", message.device_id)
-    )
+    point = _readings_point(TELEMETRY_MEASUREMENT, message)
+    return _line(point.time(message.ts_ms * NS_PER_MS, WritePrecision.NS))
+
+
+def quarantine_line(message: Telemetry, reason: str, received_ns: int, worker: str) -> str:
+    """Readings whose device time cannot be trusted: kept at receive time, never in
+    ``telemetry``, with the device's claimed time as a field so they can be re-filed once the
+    true time is known."""
+    point = _readings_point(QUARANTINE_MEASUREMENT, message).tag("reason", reason)
+    point.tag("worker", worker).field("device_ts", message.ts_ms)
+    return _line(point.time(received_ns, WritePrecision.NS))
+
+
+def _readings_point(measurement: str, message: Telemetry) -> Point:
+    point: Point = Point(measurement).tag("farm", message.farm_id).tag("device", message.device_id)
     if message.site is not None:
         point.tag("site", message.site)
     if message.animal_id is not None:
@@ -50,7 +63,7 @@ def telemetry_line(message: Telemetry) -> str:
     for name, value in sorted(message.readings.items()):
         point.field(name, float(value))
     point.field("seq", message.seq)
-    return _line(point.time(message.ts_ms * NS_PER_MS, WritePrecision.NS))
+    return point
 
 
 def status_line(status: DeviceStatus, received_ns: int) -> str:
@@ -64,6 +77,10 @@ def status_line(status: DeviceStatus, received_ns: int) -> str:
     )
     if status.ts_ms is not None:
         point.field("device_ts", status.ts_ms)
+    if status.health is not None:
+        for name in Health.__dataclass_fields__:
+            value = getattr(status.health, name)
+            point.field(name, value if isinstance(value, bool | int) else float(value))
     return _line(point.time(received_ns, WritePrecision.NS))
 
 

@@ -27,5 +27,13 @@ class IngestSettings(BaseSettings):
     #: Messages the broker may send before we acknowledge (MQTT 5 Receive Maximum): the bound
     #: on ingest's memory when InfluxDB is slow or down.
     max_in_flight: int = Field(2000, ge=1, le=65535)
+    #: Readings stamped further ahead of the receive time than this, or older than
+    #: ``max_age_days``, are quarantined instead of stored: a device clock gone wrong.
+    #: Generous on the past side, because a gateway may upload days of backlog.
+    max_future_s: float = Field(600.0, gt=0)
+    max_age_days: float = Field(90.0, gt=0)
+    #: Seconds between publications of the platform clock on isanfarm/v1/time, from which
+    #: devices without a real-time clock learn whether theirs is wrong (0: never).
+    time_beacon_s: float = Field(10.0, ge=0)
     #: Name recorded with every reject, to tell workers apart.
     worker_name: str = "ingest-1"

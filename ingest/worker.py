@@ -23,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.points import Reject, reject_line, status_line, telemetry_line
+from ingest.points import Reject, quarantine_line, reject_line, status_line, telemetry_line
 from ingest.settings import IngestSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxError, InfluxV1
@@ -38,6 +38,7 @@ class IngestStats:
     received: int = 0
     stored: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
     write_retries: int = 0
     connected: bool = False
 
@@ -58,8 +59,12 @@ class IngestWorker:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; unacknowledged messages go back to the broker."""
         self._connect()
+        next_beacon = 0.0
         try:
             while not stop.is_set():
+                if self.settings.time_beacon_s and time.monotonic() >= next_beacon:
+                    self._publish_time()
+                    next_beacon = time.monotonic() + self.settings.time_beacon_s
                 batch = self._collect(stop)
                 if batch:
                     self._store(batch, stop)
@@ -100,13 +105,36 @@ class IngestWorker:
             self.stats.rejected[reject.field] += 1
             log.warning("rejected %s: %s: %s", reject.topic, reject.field, reject.detail)
 
+    def _telemetry(self, message: contract.Telemetry) -> str:
+        """Readings at a time we can believe go to ``telemetry``; the rest to quarantine."""
+        received_ns = self._now_ns()
+        reason = self._untrusted_time(message.ts_ms, received_ns // 1_000_000)
+        if message.clock_suspect:
+            reason = "clock_suspect"
+        if reason is None:
+            return telemetry_line(message)
+        self.stats.quarantined[reason] += 1
+        return quarantine_line(message, reason, received_ns, self.settings.worker_name)
+
+    def _untrusted_time(self, ts_ms: int, received_ms: int) -> str | None:
+        if ts_ms > received_ms + self.settings.max_future_s * 1000:
+            return "ts_in_future"
+        if ts_ms < received_ms - self.settings.max_age_days * 86_400_000:
+            return "ts_too_old"
+        return None
+
+    def _publish_time(self) -> None:
+        if self.stats.connected:
+            now_ms = time.time_ns() // 1_000_000
+            self._client.publish(contract.TIME_TOPIC, contract.encode_time(now_ms), qos=0)
+
     def _convert(self, message: mqtt.MQTTMessage, rejects: list[Reject]) -> str | None:
         topic = _topic_text(message)
         payload = bytes(message.payload)
         try:
             if contract.parse_topic(topic).kind == contract.STATUS:
                 return status_line(contract.decode_status(topic, payload), self._now_ns())
-            return telemetry_line(contract.decode_telemetry(topic, payload))
+            return self._telemetry(contract.decode_telemetry(topic, payload))
         except contract.ContractError as exc:
             rejects.append(
                 Reject(
@@ -224,6 +252,8 @@ class IngestWorker:
         self.stats.connected = False
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.topic == contract.TIME_TOPIC:
+            return  # our own clock beacon (QoS 0: nothing to acknowledge)
         self._inbox.put(message)
 
 

@@ -69,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_simulation_options(simulate)
     simulate.set_defaults(run=_simulate)
 
-    edge = commands.add_parser("edge", help="run one edge agent from its TOML config")
+    edge = commands.add_parser(
+        "edge",
+        help="run one edge agent from its TOML config, or check the config",
+        description="'isanfarm edge run' runs the agent; 'isanfarm edge check' validates the "
+        "config and builds its drivers without connecting or reading anything.",
+    )
+    edge.add_argument("action", nargs="?", choices=["run", "check"], default="run")
     edge.add_argument("--config", type=Path, required=True, help="the device's agent.toml")
     edge.set_defaults(run=_edge)
 
@@ -115,12 +121,22 @@ def _stop_on_signals() -> threading.Event:
 
 def _edge(args: argparse.Namespace) -> int:
     from edge.config import ConfigError, load_config
-    from edge.runner import build_agent
+    from edge.runner import build_agent, build_drivers
 
     try:
         config = load_config(args.config, os.environ)
+        if args.action == "check":
+            for driver in build_drivers(config):
+                driver.close()
+            sensors = ", ".join(sensor.driver for sensor in config.sensors)
+            print(
+                f"{args.config}: ok: device {config.device.device_id!r} of farm "
+                f"{config.device.farm_id!r}, sensors: {sensors}, broker "
+                f"{config.mqtt.host}:{config.mqtt.port}{' (TLS)' if config.mqtt.uses_tls else ''}"
+            )
+            return 0
         agent = build_agent(config)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, OSError) as exc:
         print(f"isanfarm edge: {exc}", file=sys.stderr)
         return 2
     agent.run(_stop_on_signals())

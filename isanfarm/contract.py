@@ -96,7 +96,7 @@ SENSOR_CATALOGUE: Mapping[str, SensorSpec] = {
 }
 
 _REQUIRED_KEYS = frozenset({"schema", "device_id", "seq", "ts", "readings"})
-_OPTIONAL_KEYS = frozenset({"site", "animal_id", "units"})
+_OPTIONAL_KEYS = frozenset({"site", "animal_id", "units", "clock_suspect"})
 
 
 class ContractError(ValueError):
@@ -131,6 +131,9 @@ class Telemetry:
     readings: Mapping[str, float]
     site: str | None = None
     animal_id: str | None = None
+    #: The device did not trust its clock when it stamped ``ts``: ingest must not file the
+    #: readings under that time as if it were true.
+    clock_suspect: bool = False
     # Not part of equality: two decodings of the same message are the same message.
     units: Mapping[str, str] | None = field(default=None, compare=False)
 
@@ -199,6 +202,8 @@ def encode_telemetry(message: Telemetry) -> bytes:
         body["site"] = message.site
     if message.animal_id is not None:
         body["animal_id"] = message.animal_id
+    if message.clock_suspect:
+        body["clock_suspect"] = True
     return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
 
 
@@ -224,7 +229,12 @@ def decode_telemetry(topic: str, payload: bytes) -> Telemetry:
     units = _units(body.get("units"))
     readings = _readings(body["readings"], units)
     animal_id = _animal_id(body.get("animal_id"), readings)
-    return Telemetry(address.farm_id, device_id, seq, ts_ms, readings, site, animal_id, units)
+    clock_suspect = body.get("clock_suspect", False)
+    if not isinstance(clock_suspect, bool):
+        raise ContractError("clock_suspect", f"{clock_suspect!r} is not true or false")
+    return Telemetry(
+        address.farm_id, device_id, seq, ts_ms, readings, site, animal_id, clock_suspect, units
+    )
 
 
 def _load_json_object(payload: bytes) -> dict[str, Any]:
@@ -327,7 +337,32 @@ ONLINE = "online"
 OFFLINE = "offline"
 
 
-def encode_status(device_id: str, state: str, ts_ms: int | None = None) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What a device says about itself in its periodic status heartbeat."""
+
+    uptime_s: float
+    #: Readings on the device's disk not yet acknowledged by the broker.
+    outbox_depth: int
+    #: Age (device time) of the oldest of them; 0 when the outbox is empty.
+    oldest_unsent_age_s: float
+    #: Readings discarded because the outbox reached its cap, since the outbox was created.
+    dropped: int
+    #: Sensor reads that failed, since the agent started.
+    driver_errors: int
+    #: Values outside the catalogue range that the agent did not send, since it started.
+    implausible: int
+    #: The device clock is not trusted (see docs/contract.md, "Device clocks").
+    clock_suspect: bool
+
+
+_HEALTH_COUNTS = ("outbox_depth", "dropped", "driver_errors", "implausible")
+_HEALTH_SECONDS = ("uptime_s", "oldest_unsent_age_s")
+
+
+def encode_status(
+    device_id: str, state: str, ts_ms: int | None = None, health: Health | None = None
+) -> bytes:
     """A retained status message; ``ts`` is omitted from a Last Will, whose time is unknown."""
     if state not in (ONLINE, OFFLINE):
         raise ContractError("state", f"{state!r} is not {ONLINE!r} or {OFFLINE!r}")
@@ -335,6 +370,8 @@ def encode_status(device_id: str, state: str, ts_ms: int | None = None) -> bytes
     body["state"] = state
     if ts_ms is not None:
         body["ts"] = ts_ms
+    if health is not None:
+        body["health"] = {name: getattr(health, name) for name in Health.__dataclass_fields__}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -344,10 +381,11 @@ class DeviceStatus:
     device_id: str
     state: str
     ts_ms: int | None
+    health: Health | None = None
 
 
 def decode_status(topic: str, payload: bytes) -> DeviceStatus:
-    """Parse a status message (retained online/offline), or raise ContractError."""
+    """Parse a status message (retained online/offline, maybe with health), or raise."""
     address = parse_topic(topic)
     if address.kind != STATUS:
         raise ContractError("topic.kind", f"expected '{STATUS}', got {address.kind!r}")
@@ -363,4 +401,49 @@ def decode_status(topic: str, payload: bytes) -> DeviceStatus:
     if state not in (ONLINE, OFFLINE):
         raise ContractError("state", f"{state!r} is not {ONLINE!r} or {OFFLINE!r}")
     ts_ms = None if body.get("ts") is None else _integer(body["ts"], "ts", 0, MAX_TS_MS)
-    return DeviceStatus(address.farm_id, device_id, state, ts_ms)
+    health = None if body.get("health") is None else _health(body["health"])
+    return DeviceStatus(address.farm_id, device_id, state, ts_ms, health)
+
+
+def _health(value: object) -> Health:
+    if not isinstance(value, dict):
+        raise ContractError("health", "expected an object")
+    missing = sorted(set(Health.__dataclass_fields__) - value.keys())
+    if missing:
+        raise ContractError(f"health.{missing[0]}", "required field is missing")
+    counts = {
+        name: _integer(value[name], f"health.{name}", 0, 2**63 - 1) for name in _HEALTH_COUNTS
+    }
+    seconds = {}
+    for name in _HEALTH_SECONDS:
+        number = value[name]
+        if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
+            raise ContractError(f"health.{name}", f"{number!r} is not a number of seconds >= 0")
+        seconds[name] = float(number)
+    if not isinstance(value["clock_suspect"], bool):
+        raise ContractError("health.clock_suspect", "expected true or false")
+    return Health(
+        uptime_s=seconds["uptime_s"],
+        outbox_depth=counts["outbox_depth"],
+        oldest_unsent_age_s=seconds["oldest_unsent_age_s"],
+        dropped=counts["dropped"],
+        driver_errors=counts["driver_errors"],
+        implausible=counts["implausible"],
+        clock_suspect=value["clock_suspect"],
+    )
+
+
+#: The platform's clock, published every few seconds (not retained) so that devices without a
+#: real-time clock can tell whether theirs is wrong.
+TIME_TOPIC = f"{TOPIC_PREFIX}/time"
+
+
+def encode_time(ts_ms: int) -> bytes:
+    return json.dumps({"schema": SCHEMA_VERSION, "ts": ts_ms}, separators=(",", ":")).encode()
+
+
+def decode_time(payload: bytes) -> int:
+    body = _load_json_object(payload)
+    if body.get("schema") != SCHEMA_VERSION:
+        raise ContractError("schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}")
+    return _integer(body.get("ts"), "ts", 0, MAX_TS_MS)

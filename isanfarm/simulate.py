@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.agent import EdgeAgent
-from edge.config import DeviceConfig, EdgeConfig, MqttConfig
-from edge.drivers.simulated import SimulatedDriver
+from edge.clock_health import TrustedClockHealth
+from edge.config import DeviceConfig, EdgeConfig, MqttConfig, SensorConfig
+from edge.runner import build_drivers
 from simulators.clock import AcceleratedClock
 
 
@@ -43,11 +44,14 @@ def device_configs(layout: FarmLayout, mqtt: MqttConfig, state_dir: Path) -> lis
                         device_id=device_id,
                         site=site,
                         interval_s=layout.interval_s,
-                        driver="simulated",
                     ),
                     mqtt=mqtt,
                     state_dir=state_dir / device_id,
-                    driver_options={"kind": kind, "seed": layout.seed * 100 + len(configs)},
+                    sensors=(
+                        SensorConfig(
+                            "simulated", {"kind": kind, "seed": layout.seed * 100 + len(configs)}
+                        ),
+                    ),
                 )
             )
     return configs
@@ -58,7 +62,8 @@ class SimulatedFleet:
 
     def __init__(self, configs: list[EdgeConfig], clock: AcceleratedClock) -> None:
         self.agents = [
-            EdgeAgent(config, SimulatedDriver(**config.driver_options), clock) for config in configs
+            EdgeAgent(config, build_drivers(config), clock, TrustedClockHealth())
+            for config in configs
         ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -80,7 +85,6 @@ class SimulatedFleet:
         """(device, readings taken, readings the broker acknowledged) per device."""
         rows = []
         for agent in self.agents:
-            agent.unacknowledged()
             rows.append(
                 (agent.config.device.device_id, agent.stats.taken, agent.stats.acknowledged)
             )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,12 +23,16 @@ from tests.helpers import ROOT, count_points, wait_for
 pytestmark = pytest.mark.integration
 
 
+#: A day ago on a 10-minute boundary: recent enough for ingest's time window.
+BASE_TS = (time.time_ns() // 1_000_000 // 600_000 - 144) * 600_000
+
+
 def valid(device: str, seq: int) -> bytes:
     body = {
         "schema": 1,
         "device_id": device,
         "seq": seq,
-        "ts": 1_764_115_200_000 + seq * 600_000,
+        "ts": BASE_TS + seq * 600_000,
         "readings": {"soil_moisture_30cm": 14.0 + seq, "air_temperature": 30.5},
     }
     return json.dumps(body).encode()
@@ -44,33 +48,30 @@ def rejects(influx: InfluxV1) -> list[dict[str, object]]:
     return [row for _, row in series_rows(results[0])]
 
 
-def docs_commands() -> list[list[str]]:
-    """The mosquitto_pub examples exactly as docs/contract.md gives them."""
+def docs_examples() -> list[str]:
+    """The shell examples that publish, exactly as docs/contract.md gives them."""
     text = (ROOT / "docs" / "contract.md").read_text()
-    commands = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
-        line = block.replace("\\\n", " ")
-        if line.strip().startswith("mosquitto_pub"):
-            commands.append(shlex.split(line))
-    return commands
+    return [
+        b for b in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL) if "mosquitto_pub" in b
+    ]
 
 
 def test_a_message_sent_by_a_plain_client_as_the_docs_show_is_stored(
     mosquitto: LocalMosquitto, influx: InfluxV1, start_ingest: Callable[..., RunningWorker]
 ) -> None:
-    commands = docs_commands()
-    assert len(commands) == 2, "docs/contract.md should show a reading and a scale pass"
+    examples = docs_examples()
+    assert len(examples) == 2, "docs/contract.md should show a reading and a scale pass"
     start_ingest(topic_filter="isanfarm/v1/korat-001/#")
-    for command in commands:
-        port = command.index("-p") + 1
-        command[port] = str(mosquitto.port)
-        subprocess.run(command, check=True, timeout=10)
+    before_ms = time.time_ns() // 1_000_000
+    for example in examples:
+        assert "-p 11883" in example
+        script = example.replace("-p 11883", f"-p {mosquitto.port}")
+        subprocess.run(["bash", "-euc", script], check=True, timeout=10)
     wait_for(lambda: count_points(influx, "telemetry", "seq") == 2, "both doc examples stored")
-    rows = {
-        row["device"]: row for _, row in series_rows(influx.query("SELECT * FROM telemetry")[0])
-    }
+    result = influx.query("SELECT * FROM telemetry")[0]
+    rows = {row["device"]: row for _, row in series_rows(result)}
     assert rows["f01-node"]["soil_moisture_30cm"] == 14.2
-    assert rows["f01-node"]["time"] == 1_764_115_200_000
+    assert before_ms <= rows["f01-node"]["time"] <= time.time_ns() // 1_000_000
     assert rows["b01-node"]["animal"] == "wagyu-017"
     assert rows["b01-node"]["animal_weight"] == 612.5
 
@@ -121,11 +122,11 @@ def test_a_point_the_database_refuses_is_kept_as_a_reject_and_does_not_block_the
     unique_id: str,
 ) -> None:
     # An integer field already in the database makes InfluxDB refuse a float for it.
-    influx.write([f"telemetry,device=f01-node,farm={unique_id} rain=1i 1"])
+    influx.write([f"telemetry,device=f01-node,farm={unique_id} rain=1i {BASE_TS}"], "ms")
     start_ingest(batch_size=50, batch_max_age_s=1.0)
     topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
     clash = json.dumps(
-        {"schema": 1, "device_id": "f01-node", "seq": 1, "ts": 1000, "readings": {"rain": 0.2}}
+        {"schema": 1, "device_id": "f01-node", "seq": 1, "ts": BASE_TS, "readings": {"rain": 0.2}}
     ).encode()
     publish_all(
         publisher, [(topic, valid("f01-node", 2)), (topic, clash), (topic, valid("f01-node", 3))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +17,17 @@ device_id = "f01-node"
 site = "field-01"
 interval_s = 600
 
-[driver]
+[[sensors]]
+driver = "simulated"
 kind = "cassava_field"
 seed = 4
 
 [mqtt]
 host = "broker.local"
 username = "f01-node"
+
+[outbox]
+max_readings = 50000
 """
 
 
@@ -36,8 +42,12 @@ def test_a_config_file_becomes_typed_settings_with_derived_defaults(tmp_path: Pa
     assert config.device.device_id == "f01-node"
     assert config.mqtt.host == "broker.local"
     assert config.mqtt.port == 1883
+    assert config.mqtt.uses_tls is False
     assert config.client_id == "isanfarm-korat-001-f01-node"
-    assert config.driver_options == {"kind": "cassava_field", "seed": 4}
+    assert [(s.driver, dict(s.options)) for s in config.sensors] == [
+        ("simulated", {"kind": "cassava_field", "seed": 4})
+    ]
+    assert config.outbox.max_readings == 50_000
     assert config.state_dir == tmp_path / "state/edge/f01-node"
     assert config.clock is None
 
@@ -46,6 +56,17 @@ def test_environment_overrides_broker_and_secrets(tmp_path: Path) -> None:
     env = {"ISANFARM_MQTT_PORT": "8883", "ISANFARM_MQTT_PASSWORD": "s3cret"}
     config = load_config(write(tmp_path, GOOD), env)
     assert (config.mqtt.port, config.mqtt.password) == (8883, "s3cret")
+
+
+def test_tls_files_are_resolved_next_to_the_config_and_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not really a CA")
+    tls = GOOD.replace("[outbox]", 'ca_file = "ca.pem"\n\n[outbox]')
+    config = load_config(write(tmp_path, tls), {})
+    assert config.mqtt.uses_tls
+    assert config.mqtt.ca_file == str(tmp_path / "ca.pem")
+    missing = GOOD.replace("[outbox]", 'ca_file = "nowhere.pem"\n\n[outbox]')
+    with pytest.raises(ConfigError, match=r"\[mqtt\] ca_file: .*nowhere.pem does not exist"):
+        load_config(write(tmp_path, missing), {})
 
 
 def test_a_simulation_clock_needs_a_start_with_a_time_zone(tmp_path: Path) -> None:
@@ -60,8 +81,13 @@ def test_a_simulation_clock_needs_a_start_with_a_time_zone(tmp_path: Path) -> No
     [
         ("", r"\[device\] table is missing"),
         (GOOD.replace('"korat-001"', '"Korat 001"'), r"\[device\] farm_id"),
-        (GOOD.replace("interval_s = 600", "interval_s = 0"), "interval_s must be > 0"),
-        (GOOD.replace("interval_s = 600", "interval = 600"), "interval"),
+        (GOOD.replace("interval_s = 600", "interval_s = 0"), r"interval_s must be a number > 0"),
+        (GOOD.replace("interval_s = 600", "interval = 600"), r"\[device\] unknown key 'interval'"),
+        (GOOD.replace('host = "broker.local"', "port = '1883'"), r"\[mqtt\] port = '1883'"),
+        (GOOD.replace('driver = "simulated"', 'driver = "dht22"'), r"driver 'dht22' is unknown"),
+        (GOOD.replace("[[sensors]]", "[[sensor]]"), r"\[sensor\] is not a section"),
+        (GOOD.replace("max_readings = 50000", "max_readings = -1"), r"max_readings must be"),
+        (GOOD + "[mqtt.x]\n", r"\[mqtt\]"),
         ("[device\n", "cannot read"),
     ],
 )
@@ -70,3 +96,40 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: st
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(path, {})
     assert str(path) in str(caught.value)
+
+
+def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
+    good = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "isanfarm.cli",
+            "edge",
+            "check",
+            "--config",
+            str(write(tmp_path, GOOD)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "ok: device 'f01-node'" in good.stdout
+    bad_driver_option = GOOD.replace("seed = 4", "seed = 4\ncolour = 'red'")
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "isanfarm.cli",
+            "edge",
+            "check",
+            "--config",
+            str(write(tmp_path, bad_driver_option)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 2
+    assert "driver 'simulated'" in bad.stderr
+    assert "colour" in bad.stderr
