@@ -328,7 +328,8 @@ class EdgeAgent:
             if reason_code.value in FATAL_CONNECT_CODES:
                 self.stats.fatal_error = (
                     f"broker refused client {self.config.client_id!r}: {reason_code}; "
-                    "not retrying. Check [mqtt] username/password (or ISANFARM_MQTT_PASSWORD) and the broker ACL"
+                    "not retrying. Check [mqtt] username/password (or ISANFARM_MQTT_PASSWORD) "
+                    "and the broker's ACL"
                 )
                 log.error("%s: %s", self._name, self.stats.fatal_error)
                 client.disconnect()

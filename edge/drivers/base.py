@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from isanfarm.contract import SENSOR_CATALOGUE
+
 
 class DriverError(Exception):
     """A sensor could not be read this time (bus error, CRC failure, timeout).
@@ -39,3 +41,13 @@ class Driver(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_reading_name(reading: object, where: str) -> str:
+    """A driver's configured reading must be a catalogue name; say which ones exist if not."""
+    if not isinstance(reading, str) or reading not in SENSOR_CATALOGUE:
+        raise ValueError(
+            f"{where}: reading {reading!r} is not in the sensor catalogue: use one of "
+            f"{', '.join(SENSOR_CATALOGUE)}"
+        )
+    return reading

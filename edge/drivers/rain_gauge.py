@@ -1,0 +1,111 @@
+"""A tipping-bucket rain gauge: a reed switch that closes once per bucket tip, on one GPIO pin.
+
+Tips arrive on gpiozero's callback thread at any time, while the agent reads on its own
+schedule, so tips are counted under a lock and each read hands over the rain since the previous
+read. Counting starts when the driver is built: rain that falls before the first read is not
+lost. gpiozero is imported here only, so gateways without a gauge never need it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, TypeGuard
+
+from edge.drivers.base import DriverError, Sample
+
+READING = "rain"
+
+
+class RainGaugeDriver:
+    """Rain (mm) since the previous read: tips x ``mm_per_tip``, then the count starts over."""
+
+    def __init__(
+        self,
+        pin: int | None = None,
+        mm_per_tip: float = 0.2,
+        bounce_s: float = 0.05,
+        pull_up: bool = True,
+        reading: str = READING,
+        pin_factory: Any = None,
+    ) -> None:
+        pin = _check_options(pin, mm_per_tip, bounce_s, pull_up, reading)
+        self.pin, self.mm_per_tip = pin, float(mm_per_tip)
+        self._lock = threading.Lock()
+        self._tips = 0
+        self._button = _open_button(pin, float(bounce_s), pull_up, pin_factory)
+        self._button.when_activated = self._count_tip
+
+    def _count_tip(self) -> None:
+        with self._lock:
+            self._tips += 1
+
+    def read(self, ts_ms: int) -> Sequence[Sample]:
+        with self._lock:
+            tips, self._tips = self._tips, 0
+        return [Sample({READING: tips * self.mm_per_tip})]
+
+    def close(self) -> None:
+        self._button.close()
+
+
+def _check_options(
+    pin: object, mm_per_tip: object, bounce_s: object, pull_up: object, reading: object
+) -> int:
+    """The validated pin number, or ValueError naming the first bad option."""
+    if pin is None:
+        raise ValueError(
+            "[driver] pin is required: set it to the BCM number the gauge is wired to, "
+            "e.g. pin = 17 for header pin 11"
+        )
+    if isinstance(pin, bool) or not isinstance(pin, int) or pin < 0:
+        raise ValueError(
+            f"[driver] pin {pin!r} is not a GPIO number: set it to the BCM number the gauge "
+            "is wired to, e.g. pin = 17 for header pin 11"
+        )
+    if not (_is_number(mm_per_tip) and mm_per_tip > 0):
+        raise ValueError(
+            f"[driver] mm_per_tip must be a number > 0, got {mm_per_tip!r}: use the gauge's "
+            "calibration, e.g. 0.2"
+        )
+    if not (_is_number(bounce_s) and bounce_s >= 0):
+        raise ValueError(
+            f"[driver] bounce_s must be a number >= 0, got {bounce_s!r}: use e.g. 0.05 "
+            "(0 turns debouncing off)"
+        )
+    if not isinstance(pull_up, bool):
+        raise ValueError(
+            f"[driver] pull_up must be true or false, got {pull_up!r}: true when the switch "
+            "connects the pin to ground, false when it connects it to 3.3 V"
+        )
+    if reading != READING:
+        raise ValueError(
+            f"[driver] reading {reading!r} is not what a rain gauge measures: use {READING!r} "
+            "or leave it out"
+        )
+    return pin
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def _open_button(pin: int, bounce_s: float, pull_up: bool, pin_factory: Any) -> Any:
+    """The gauge's switch as a gpiozero Button; DriverError when the pin cannot be claimed."""
+    from gpiozero import Button
+
+    try:
+        return Button(
+            pin,
+            pull_up=pull_up,
+            bounce_time=bounce_s or None,
+            pin_factory=pin_factory,
+        )
+    # gpiozero's own errors (no pin library, pin in use) and its backends' (lgpio's
+    # "GPIO busy") share no base class: any failure here means the pin cannot be used.
+    except Exception as exc:
+        raise DriverError(
+            f"rain gauge on GPIO {pin}: cannot open the pin: {exc}; check that this is a "
+            "Raspberry Pi with a GPIO library (lgpio) installed and that no other program "
+            "uses the pin"
+        ) from None
