@@ -14,6 +14,8 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -114,9 +116,33 @@ class LocalServer:
         self.stop()
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """A TLS listener: the CA that signed the broker's certificate, the broker's own pair,
+    and whether clients must present a certificate signed by that CA (mutual TLS)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    require_client_cert: bool = False
+
+
 class LocalMosquitto(LocalServer):
+    """Anonymous by default; with ``users`` only those may connect, with ``tls`` over TLS."""
+
     name = "mosquitto"
     binary = "mosquitto"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        users: Mapping[str, str] | None = None,
+        tls: BrokerTls | None = None,
+    ) -> None:
+        super().__init__(data_dir, port)
+        self.users = dict(users or {})
+        self.tls = tls
 
     def is_ready(self) -> bool:
         try:
@@ -127,27 +153,46 @@ class LocalMosquitto(LocalServer):
 
     def _command(self, executable: str) -> list[str]:
         config = self.data_dir / "mosquitto.conf"
-        config.write_text(
-            "\n".join(
-                [
-                    f"listener {self.port} 127.0.0.1",
-                    "allow_anonymous true",
-                    # Started as root, mosquitto would drop to user 'mosquitto', who cannot
-                    # write our data dir; this keeps the user that started it.
-                    "user root" if _is_root() else "",
-                    "persistence true",
-                    f"persistence_location {self.data_dir}/",
-                    # A persistent session must hold a day's backlog of a whole farm.
-                    "max_queued_messages 1000000",
-                    "max_inflight_messages 0",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
-                    "",
-                ]
-            )
-        )
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            # Started as root, mosquitto would drop to user 'mosquitto', who cannot write
+            # our data dir; this keeps the user that started it.
+            "user root" if _is_root() else "",
+            "persistence true",
+            f"persistence_location {self.data_dir}/",
+            # A persistent session must hold a day's backlog of a whole farm.
+            "max_queued_messages 1000000",
+            "max_inflight_messages 0",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            *self._auth_lines(),
+            *self._tls_lines(),
+            "",
+        ]
+        config.write_text("\n".join(lines))
         return [executable, "-c", str(config)]
+
+    def _auth_lines(self) -> list[str]:
+        if not self.users:
+            return ["allow_anonymous true"]
+        password_file = self.data_dir / "passwords"
+        password_file.unlink(missing_ok=True)
+        password_file.touch(mode=0o600)
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        for user, password in self.users.items():
+            subprocess.run([tool, "-b", str(password_file), user, password], check=True)
+        return ["allow_anonymous false", f"password_file {password_file}"]
+
+    def _tls_lines(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"cafile {self.tls.ca_file}",
+            f"certfile {self.tls.cert_file}",
+            f"keyfile {self.tls.key_file}",
+            f"require_certificate {'true' if self.tls.require_client_cert else 'false'}",
+        ]
 
 
 class LocalInfluxDB(LocalServer):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from isanfarm.influx import InfluxV1
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from isanfarm import contract
+from isanfarm.influx import InfluxV1, series_rows
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 20.0) -> None:
@@ -24,3 +30,97 @@ def count_points(influx: InfluxV1, measurement: str, field: str) -> int:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class Observer:
+    """An independent subscriber: records, in arrival order, what really crossed the broker.
+
+    Its session is persistent (fixed client id, QoS 1), so it also receives what was published
+    while it was reconnecting after a broker restart.
+    """
+
+    def __init__(self, port: int, topic_filter: str, client_id: str) -> None:
+        self.messages: list[contract.Telemetry] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
+        self._client.on_message = self._on_message
+        self._client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
+        self._client.on_subscribe = lambda *args: self._subscribed.set()
+        self._client.reconnect_delay_set(0.1, 1)  # type: ignore[arg-type]
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        assert self._subscribed.wait(10), "observer could not subscribe"
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(contract.decode_telemetry(msg.topic, bytes(msg.payload)))
+
+    def seqs(self, device_id: str) -> list[int]:
+        with self._lock:
+            return [m.seq for m in self.messages if m.device_id == device_id]
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def stored_seqs(influx: InfluxV1, device_id: str) -> list[int]:
+    """The seq of every telemetry point of a device, in time order."""
+    result = influx.query(
+        'SELECT "seq" FROM "telemetry" WHERE "device" = $device', {"device": device_id}
+    )[0]
+    return [int(row["seq"]) for _, row in series_rows(result)]
+
+
+def make_test_ca(directory: Path) -> dict[str, Path]:
+    """A throwaway CA, a broker certificate for 127.0.0.1 and a client certificate (openssl)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        name: directory / name
+        for name in ("ca.pem", "ca.key", "server.pem", "server.key", "client.pem", "client.key")
+    }
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=isanfarm test CA",
+    )
+    for name, subject, extension in (
+        ("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "/CN=f01-node", "extendedKeyUsage=clientAuth"),
+    ):
+        (directory / f"{name}.ext").write_text(extension + "\n")
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject)
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
+    return files

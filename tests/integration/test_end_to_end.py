@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -23,40 +20,16 @@ from isanfarm.settings import MqttSettings
 from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs
 from simulators.clock import AcceleratedClock
 from tests.conftest import RunningWorker
-from tests.helpers import count_points, wait_for
+from tests.helpers import Observer, count_points, wait_for
 
 pytestmark = pytest.mark.integration
 
 READINGS_PER_DEVICE = 40
 
 
-class Observer:
-    """An independent subscriber: records what really crossed the broker."""
-
-    def __init__(self, port: int, topic_filter: str) -> None:
-        self.messages: list[contract.Telemetry] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *args: self._subscribed.set()
-        self._client.connect("127.0.0.1", port)
-        self._client.subscribe(topic_filter, qos=1)
-        self._client.loop_start()
-        assert self._subscribed.wait(10), "observer could not subscribe"
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(contract.decode_telemetry(msg.topic, bytes(msg.payload)))
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-
 @pytest.fixture
 def observer(mosquitto: LocalMosquitto, unique_id: str) -> Iterator[Observer]:
-    watcher = Observer(mosquitto.port, contract.subscription(farm_id=unique_id))
+    watcher = Observer(mosquitto.port, contract.subscription(farm_id=unique_id), f"obs-{unique_id}")
     yield watcher
     watcher.close()
 
