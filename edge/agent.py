@@ -38,6 +38,8 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 #: CONNACK reason codes no retry will cure: bad credentials, not authorised, banned. (paho
 #: maps MQTT 3.1.1's return codes 4 and 5 onto 134 and 135.)
 FATAL_CONNECT_CODES = frozenset({134, 135, 138, 140})
+#: On a clean stop, how long the agent goes on sending what is stored while connected.
+DRAIN_ON_STOP_S = 3.0
 #: A message unacknowledged this long after a reconnect is published again from the outbox.
 RESEND_AFTER_S = 60.0
 
@@ -84,6 +86,7 @@ class EdgeAgent:
         self._halt = threading.Event()
         self._in_flight: dict[int, _InFlight] = {}
         self._live_after_id = 0
+        self._drain_deadline: float | None = None
         self._client = self._make_client()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -202,7 +205,7 @@ class EdgeAgent:
 
     def _publish_loop(self) -> None:
         next_heartbeat = 0.0
-        while not self._halt.is_set():
+        while not self._halt.is_set() or self._still_draining():
             self._wake.wait(0.05)
             self._wake.clear()
             self._settle_acknowledged()
@@ -211,6 +214,18 @@ class EdgeAgent:
                 if time.monotonic() >= next_heartbeat:
                     self._publish_status(contract.ONLINE)
                     next_heartbeat = time.monotonic() + self.config.health.heartbeat_s
+
+    def _still_draining(self) -> bool:
+        """On a clean stop, give the broker a moment to take what is stored, if it is there.
+        Whatever is left stays in the outbox for the next start."""
+        if self._drain_deadline is None:
+            self._drain_deadline = time.monotonic() + DRAIN_ON_STOP_S
+        return (
+            self.stats.connected
+            and self.stats.fatal_error is None
+            and time.monotonic() < self._drain_deadline
+            and self.outbox.depth() > 0
+        )
 
     def _settle_acknowledged(self) -> None:
         done = [item_id for item_id, f in self._in_flight.items() if f.info.is_published()]
