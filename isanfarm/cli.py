@@ -16,6 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+#: The broker refused the agent's credentials (sysexits' EX_CONFIG): the systemd unit does not
+#: restart on it, since retrying cannot help.
+EXIT_REFUSED = 78
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -140,7 +145,7 @@ def _edge(args: argparse.Namespace) -> int:
         print(f"isanfarm edge: {exc}", file=sys.stderr)
         return 2
     agent.run(_stop_on_signals())
-    return 1 if agent.stats.fatal_error else 0
+    return EXIT_REFUSED if agent.stats.fatal_error else 0
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import ConfigError, load_config
+from edge.runner import build_drivers
 
 GOOD = """
 [device]
@@ -133,3 +134,15 @@ def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "driver 'simulated'" in bad.stderr
     assert "colour" in bad.stderr
+
+
+
+def test_the_example_gateway_config_in_deploy_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "agent.example.toml"
+    # The CA file it names exists only on a real gateway.
+    text = example.read_text().replace('ca_file = "/etc/isanfarm/ca.pem"', "tls = true")
+    config = load_config(write(tmp_path, text), {})
+    assert [s.driver for s in config.sensors] == ["ds18b20", "modbus"]
+    assert config.mqtt.uses_tls
+    for driver in build_drivers(config):  # option errors surface here, without hardware
+        driver.close()
