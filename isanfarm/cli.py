@@ -15,7 +15,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-
 #: The broker refused the agent's credentials (sysexits' EX_CONFIG): the systemd unit does not
 #: restart on it, since retrying cannot help.
 EXIT_REFUSED = 78
