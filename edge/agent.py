@@ -106,6 +106,18 @@ class EdgeAgent:
             publisher.join()
             self._shutdown()
 
+    def set_link(self, up: bool) -> None:
+        """Take the network link down or bring it back, as a failing mobile router would.
+
+        For simulated outages (scenarios, tests); a real gateway's link fails on its own. While
+        down the agent keeps sampling into the outbox."""
+        if up:
+            self._connect()
+            return
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.stats.connected = False
+
     def unacknowledged(self) -> int:
         """Readings stored and not yet acknowledged by the broker."""
         return self.outbox.depth()

@@ -350,3 +350,21 @@ def _quarantined(influx: InfluxV1) -> int:
     result = influx.query('SELECT count("seq") FROM "telemetry_quarantine"')[0]
     rows = [row for _, row in series_rows(result)]
     return int(rows[0]["count"]) if rows else 0
+
+
+def test_a_simulated_link_outage_keeps_readings_until_the_link_returns(
+    broker: LocalMosquitto, unique_id: str, tmp_path: Path
+) -> None:
+    config = field_config(unique_id, broker.port, tmp_path / "agent")
+    agent = EdgeAgent(config, build_drivers(config), accelerated(0.02), TrustedClockHealth())
+    running = RunningAgent(agent)
+    try:
+        wait_for(lambda: agent.stats.acknowledged >= 5, "readings acknowledged")
+        agent.set_link(False)
+        taken = agent.stats.taken
+        wait_for(lambda: agent.stats.taken >= taken + 20, "sampling while the link is down")
+        assert agent.unacknowledged() >= 20
+        agent.set_link(True)
+        wait_for(lambda: agent.unacknowledged() == 0, "the outbox drained after the outage")
+    finally:
+        running.stop()
