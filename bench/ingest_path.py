@@ -55,7 +55,7 @@ def main() -> None:
     baseline = per_message_us(lambda t, p: json.loads(p), batch, repeats)
     decode = per_message_us(contract.decode_telemetry, batch, repeats)
     path = per_message_us(
-        lambda t, p: telemetry_line(contract.decode_telemetry(t, p)), batch, repeats
+        lambda t, p: telemetry_line(contract.decode_telemetry(t, p), START_MS), batch, repeats
     )
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} "

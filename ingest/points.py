@@ -3,11 +3,21 @@
 The encoder is influxdb-client's ``Point``, whose escaping of tags, field keys and string
 values is maintained upstream; hand-written escaping is where line-protocol bugs live.
 
-Point key: measurement ``telemetry``, tags farm, device, site (where present) and animal (for
-scale passes), time = device ``ts`` in ns. A redelivered message therefore overwrites itself
-with identical values; ``seq`` is kept as a field so a later reader can tell which message a
-point came from. (Two different messages of one device at one millisecond would merge: the
-issue "Ingest" decides the dedupe key for that case.)
+The point key. InfluxDB identifies a point by measurement, tag set and time, and silently merges
+two writes with the same key. Telemetry is keyed by tags farm, device, site (when sent) and
+animal (scale passes), and a time of device ``ts`` in milliseconds **plus ``seq mod 10^6``
+nanoseconds**. So:
+
+- a redelivered or replayed message (same device, ``ts`` and ``seq``) lands on the same point
+  and overwrites it with identical readings: redelivery is harmless;
+- two different messages of one device stamped in the same millisecond (two scale passes of
+  one animal, a clock that jumped back) differ in ``seq`` and so in the nanosecond digits:
+  they never merge;
+- anyone reading at millisecond precision (the API, Grafana, ``epoch=ms``) sees the device's
+  ``ts`` exactly.
+
+``seq`` and the receive time (``received_ms``) are stored as fields, so every point says which
+message it came from and when the platform got it.
 """
 
 from __future__ import annotations
@@ -34,15 +44,28 @@ class Reject:
 
     topic: str
     payload: bytes
+    #: The rule broken, from a small fixed set (isanfarm.contract.RULES, or "influxdb_refused"):
+    #: a tag, so rejects can be counted by it without unbounded tag cardinality.
+    rule: str
+    #: The offending part, which may be any key a device invented: a field, not a tag.
     field: str
     detail: str
     received_ns: int
     worker: str
 
 
-def telemetry_line(message: Telemetry) -> str:
+#: The nanosecond digits below a millisecond carry ``seq`` (see the module docstring).
+SEQ_SLOTS = NS_PER_MS
+
+
+def point_time_ns(message: Telemetry) -> int:
+    return message.ts_ms * NS_PER_MS + message.seq % SEQ_SLOTS
+
+
+def telemetry_line(message: Telemetry, received_ms: int) -> str:
     point = _readings_point(TELEMETRY_MEASUREMENT, message)
-    return _line(point.time(message.ts_ms * NS_PER_MS, WritePrecision.NS))
+    point.field("received_ms", received_ms)
+    return _line(point.time(point_time_ns(message), WritePrecision.NS))
 
 
 def quarantine_line(message: Telemetry, reason: str, received_ns: int, worker: str) -> str:
@@ -85,14 +108,17 @@ def status_line(status: DeviceStatus, received_ns: int) -> str:
 
 
 def reject_line(reject: Reject) -> str:
+    """Topic, payload and detail are stored exactly as received (InfluxDB keeps newlines and
+    any UTF-8 inside string fields); bytes that are not UTF-8 are shown as \\x escapes."""
     text = reject.payload[: REJECT_PAYLOAD_CHARS * 4].decode("utf-8", errors="backslashreplace")
     point = (
         Point(REJECT_MEASUREMENT)
-        .tag("reason", reject.field)
+        .tag("rule", reject.rule)
         .tag("worker", reject.worker)
-        .field("topic", _one_line(reject.topic))
-        .field("detail", _one_line(reject.detail))
-        .field("payload", _one_line(text[:REJECT_PAYLOAD_CHARS]))
+        .field("field", reject.field)
+        .field("topic", reject.topic)
+        .field("detail", reject.detail)
+        .field("payload", text[:REJECT_PAYLOAD_CHARS])
         .field("payload_bytes", len(reject.payload))
     )
     return _line(point.time(reject.received_ns, WritePrecision.NS))
@@ -101,8 +127,3 @@ def reject_line(reject: Reject) -> str:
 def _line(point: Point) -> str:
     line: str = point.to_line_protocol()
     return line
-
-
-def _one_line(text: str) -> str:
-    """Line protocol ends a point at a newline, even inside a quoted string: make them visible."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")

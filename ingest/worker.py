@@ -102,7 +102,7 @@ class IngestWorker:
         self.stats.received += len(batch)
         self.stats.stored += len(lines)
         for reject in rejects:
-            self.stats.rejected[reject.field] += 1
+            self.stats.rejected[reject.rule] += 1
             log.warning("rejected %s: %s: %s", reject.topic, reject.field, reject.detail)
 
     def _telemetry(self, message: contract.Telemetry) -> str:
@@ -112,7 +112,7 @@ class IngestWorker:
         if message.clock_suspect:
             reason = "clock_suspect"
         if reason is None:
-            return telemetry_line(message)
+            return telemetry_line(message, received_ns // 1_000_000)
         self.stats.quarantined[reason] += 1
         return quarantine_line(message, reason, received_ns, self.settings.worker_name)
 
@@ -140,6 +140,7 @@ class IngestWorker:
                 Reject(
                     topic,
                     payload,
+                    exc.rule,
                     exc.field,
                     exc.detail,
                     self._now_ns(),
@@ -167,9 +168,15 @@ class IngestWorker:
 
     def _keep_refused(self, line: str, refusal: InfluxError, stop: threading.Event) -> None:
         reject = Reject(
-            "", line.encode(), "influxdb", str(refusal), self._now_ns(), self.settings.worker_name
+            "",
+            line.encode(),
+            "influxdb_refused",
+            "point",
+            str(refusal),
+            self._now_ns(),
+            self.settings.worker_name,
         )
-        self.stats.rejected[reject.field] += 1
+        self.stats.rejected[reject.rule] += 1
         log.error("InfluxDB refused a point: %s: %s", refusal, line[:200])
         if self._write_retrying([reject_line(reject)], stop) is not None:
             log.error("InfluxDB refused the reject record too; the point is only in this log")

@@ -99,6 +99,28 @@ _REQUIRED_KEYS = frozenset({"schema", "device_id", "seq", "ts", "readings"})
 _OPTIONAL_KEYS = frozenset({"site", "animal_id", "units", "clock_suspect"})
 
 
+RULES = (
+    "too_large",
+    "not_utf8",
+    "not_json",
+    "not_object",
+    "not_finite",
+    "missing_field",
+    "unknown_field",
+    "unsupported_schema",
+    "bad_id",
+    "bad_topic",
+    "wrong_kind",
+    "device_mismatch",
+    "wrong_type",
+    "out_of_range",
+    "unknown_sensor",
+    "wrong_unit",
+    "animal_id_rule",
+    "invalid",
+)
+
+
 class ContractError(ValueError):
     """A topic or payload breaks the contract.
 
@@ -107,10 +129,13 @@ class ContractError(ValueError):
     can see at once what a device got wrong.
     """
 
-    def __init__(self, field: str, detail: str) -> None:
+    def __init__(self, field: str, detail: str, rule: str = "invalid") -> None:
         super().__init__(f"{field}: {detail}")
         self.field = field
         self.detail = detail
+        #: Which rule was broken, from a small fixed set (see ``RULES``): what rejects are
+        #: counted by, since ``field`` can be any key a device invents.
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +174,7 @@ def check_id(value: object, what: str) -> str:
             what,
             f"{value!r} is not a valid id: use 1-64 of a-z, 0-9, '-' and '_', "
             "starting with a letter or digit",
+            "bad_id",
         )
     return value
 
@@ -179,13 +205,17 @@ def parse_topic(topic: str) -> TopicAddress:
     prefix = TOPIC_PREFIX.split("/")
     if len(parts) != len(prefix) + 3 or parts[: len(prefix)] != prefix:
         raise ContractError(
-            "topic", f"{topic!r} does not match '{TOPIC_PREFIX}/<farm_id>/<device_id>/<kind>'"
+            "topic",
+            f"{topic!r} does not match '{TOPIC_PREFIX}/<farm_id>/<device_id>/<kind>'",
+            "bad_topic",
         )
     farm_id, device_id, kind = parts[len(prefix) :]
     check_id(farm_id, "topic.farm_id")
     check_id(device_id, "topic.device_id")
     if kind not in TOPIC_KINDS:
-        raise ContractError("topic.kind", f"{kind!r} is not one of {', '.join(TOPIC_KINDS)}")
+        raise ContractError(
+            "topic.kind", f"{kind!r} is not one of {', '.join(TOPIC_KINDS)}", "wrong_kind"
+        )
     return TopicAddress(farm_id, device_id, kind)
 
 
@@ -211,17 +241,23 @@ def decode_telemetry(topic: str, payload: bytes) -> Telemetry:
     """Parse and validate one telemetry message, or raise ContractError saying what is wrong."""
     address = parse_topic(topic)
     if address.kind != TELEMETRY:
-        raise ContractError("topic.kind", f"expected '{TELEMETRY}', got {address.kind!r}")
+        raise ContractError(
+            "topic.kind", f"expected '{TELEMETRY}', got {address.kind!r}", "wrong_kind"
+        )
     body = _load_json_object(payload)
     _check_keys(body)
     if body["schema"] != SCHEMA_VERSION or isinstance(body["schema"], bool):
         raise ContractError(
-            "schema", f"{body['schema']!r} is not a supported schema version ({SCHEMA_VERSION})"
+            "schema",
+            f"{body['schema']!r} is not a supported schema version ({SCHEMA_VERSION})",
+            "unsupported_schema",
         )
     device_id = check_id(body["device_id"], "device_id")
     if device_id != address.device_id:
         raise ContractError(
-            "device_id", f"{device_id!r} does not match the topic's device {address.device_id!r}"
+            "device_id",
+            f"{device_id!r} does not match the topic's device {address.device_id!r}",
+            "device_mismatch",
         )
     seq = _integer(body["seq"], "seq", 0, 2**63 - 1)
     ts_ms = _integer(body["ts"], "ts", 0, MAX_TS_MS)
@@ -231,7 +267,9 @@ def decode_telemetry(topic: str, payload: bytes) -> Telemetry:
     animal_id = _animal_id(body.get("animal_id"), readings)
     clock_suspect = body.get("clock_suspect", False)
     if not isinstance(clock_suspect, bool):
-        raise ContractError("clock_suspect", f"{clock_suspect!r} is not true or false")
+        raise ContractError(
+            "clock_suspect", f"{clock_suspect!r} is not true or false", "wrong_type"
+        )
     return Telemetry(
         address.farm_id, device_id, seq, ts_ms, readings, site, animal_id, clock_suspect, units
     )
@@ -239,36 +277,44 @@ def decode_telemetry(topic: str, payload: bytes) -> Telemetry:
 
 def _load_json_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ContractError("payload", f"{len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        raise ContractError(
+            "payload", f"{len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}", "too_large"
+        )
     try:
         body = json.loads(payload, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
-        raise ContractError("payload", f"not UTF-8 text: {exc.reason}") from None
+        raise ContractError("payload", f"not UTF-8 text: {exc.reason}", "not_utf8") from None
     except json.JSONDecodeError as exc:
-        raise ContractError("payload", f"not JSON: {exc.msg} at position {exc.pos}") from None
+        raise ContractError(
+            "payload", f"not JSON: {exc.msg} at position {exc.pos}", "not_json"
+        ) from None
     if not isinstance(body, dict):
-        raise ContractError("payload", f"expected a JSON object, got {type(body).__name__}")
+        raise ContractError(
+            "payload", f"expected a JSON object, got {type(body).__name__}", "not_object"
+        )
     return body
 
 
 def _reject_constant(name: str) -> None:
-    raise ContractError("payload", f"{name} is not a number; send null-free finite values only")
+    raise ContractError("payload", f"{name} is not a number; send finite values only", "not_finite")
 
 
 def _check_keys(body: Mapping[str, Any]) -> None:
     missing = sorted(_REQUIRED_KEYS - body.keys())
     if missing:
-        raise ContractError(missing[0], "required field is missing")
+        raise ContractError(missing[0], "required field is missing", "missing_field")
     unknown = sorted(body.keys() - _REQUIRED_KEYS - _OPTIONAL_KEYS)
     if unknown:
-        raise ContractError(unknown[0], f"unknown field in schema {SCHEMA_VERSION}")
+        raise ContractError(
+            unknown[0], f"unknown field in schema {SCHEMA_VERSION}", "unknown_field"
+        )
 
 
 def _integer(value: object, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(name, f"{value!r} is not an integer")
+        raise ContractError(name, f"{value!r} is not an integer", "wrong_type")
     if not low <= value <= high:
-        raise ContractError(name, f"{value} is outside {low}..{high}")
+        raise ContractError(name, f"{value} is outside {low}..{high}", "out_of_range")
     return value
 
 
@@ -277,40 +323,49 @@ def _units(value: object) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not all(isinstance(u, str) for u in value.values()):
-        raise ContractError("units", "expected an object of sensor name to unit string")
+        raise ContractError(
+            "units", "expected an object of sensor name to unit string", "wrong_type"
+        )
     for name, unit in value.items():
         spec = _spec(name, f"units.{name}")
         if unit != spec.unit:
             raise ContractError(
-                f"units.{name}", f"{unit!r} is not the catalogue unit {spec.unit!r}; convert first"
+                f"units.{name}",
+                f"{unit!r} is not the catalogue unit {spec.unit!r}; convert first",
+                "wrong_unit",
             )
     return dict(value)
 
 
 def _readings(value: object, units: Mapping[str, str] | None) -> dict[str, float]:
     if not isinstance(value, dict) or not value:
-        raise ContractError("readings", "expected a non-empty object of sensor name to number")
+        raise ContractError(
+            "readings", "expected a non-empty object of sensor name to number", "wrong_type"
+        )
     readings: dict[str, float] = {}
     for name, raw in value.items():
         where = f"readings.{name}"
         spec = _spec(name, where)
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise ContractError(where, f"{raw!r} is not a number")
+            raise ContractError(where, f"{raw!r} is not a number", "wrong_type")
         try:
             number = float(raw)
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise ContractError(where, f"{number} is not a finite number")
+            raise ContractError(where, f"{number} is not a finite number", "not_finite")
         if not spec.minimum <= number <= spec.maximum:
             raise ContractError(
                 where,
                 f"{number:g} {spec.unit} is outside {spec.minimum:g}..{spec.maximum:g}",
+                "out_of_range",
             )
         readings[name] = number
     if units is not None and not units.keys() <= readings.keys():
         extra = sorted(units.keys() - readings.keys())[0]
-        raise ContractError(f"units.{extra}", "names a sensor with no reading in this message")
+        raise ContractError(
+            f"units.{extra}", "names a sensor with no reading in this message", "wrong_unit"
+        )
     return readings
 
 
@@ -318,17 +373,21 @@ def _spec(name: str, where: str) -> SensorSpec:
     try:
         return SENSOR_CATALOGUE[name]
     except KeyError:
-        raise ContractError(where, "not a sensor in the catalogue (see docs/contract.md)") from None
+        raise ContractError(
+            where, "not a sensor in the catalogue (see docs/contract.md)", "unknown_sensor"
+        ) from None
 
 
 def _animal_id(value: object, readings: Mapping[str, float]) -> str | None:
     needs = [n for n in readings if SENSOR_CATALOGUE[n].needs_animal_id]
     if value is None:
         if needs:
-            raise ContractError("animal_id", f"required with reading {needs[0]!r}")
+            raise ContractError(
+                "animal_id", f"required with reading {needs[0]!r}", "animal_id_rule"
+            )
         return None
     if not needs:
-        raise ContractError("animal_id", "only allowed with a per-animal reading")
+        raise ContractError("animal_id", "only allowed with a per-animal reading", "animal_id_rule")
     return check_id(value, "animal_id")
 
 
@@ -388,14 +447,20 @@ def decode_status(topic: str, payload: bytes) -> DeviceStatus:
     """Parse a status message (retained online/offline, maybe with health), or raise."""
     address = parse_topic(topic)
     if address.kind != STATUS:
-        raise ContractError("topic.kind", f"expected '{STATUS}', got {address.kind!r}")
+        raise ContractError(
+            "topic.kind", f"expected '{STATUS}', got {address.kind!r}", "wrong_kind"
+        )
     body = _load_json_object(payload)
     if body.get("schema") != SCHEMA_VERSION:
-        raise ContractError("schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}")
+        raise ContractError(
+            "schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}", "unsupported_schema"
+        )
     device_id = check_id(body.get("device_id"), "device_id")
     if device_id != address.device_id:
         raise ContractError(
-            "device_id", f"{device_id!r} does not match the topic's device {address.device_id!r}"
+            "device_id",
+            f"{device_id!r} does not match the topic's device {address.device_id!r}",
+            "device_mismatch",
         )
     state = body.get("state")
     if state not in (ONLINE, OFFLINE):
@@ -407,10 +472,10 @@ def decode_status(topic: str, payload: bytes) -> DeviceStatus:
 
 def _health(value: object) -> Health:
     if not isinstance(value, dict):
-        raise ContractError("health", "expected an object")
+        raise ContractError("health", "expected an object", "wrong_type")
     missing = sorted(set(Health.__dataclass_fields__) - value.keys())
     if missing:
-        raise ContractError(f"health.{missing[0]}", "required field is missing")
+        raise ContractError(f"health.{missing[0]}", "required field is missing", "missing_field")
     counts = {
         name: _integer(value[name], f"health.{name}", 0, 2**63 - 1) for name in _HEALTH_COUNTS
     }
@@ -418,10 +483,12 @@ def _health(value: object) -> Health:
     for name in _HEALTH_SECONDS:
         number = value[name]
         if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
-            raise ContractError(f"health.{name}", f"{number!r} is not a number of seconds >= 0")
+            raise ContractError(
+                f"health.{name}", f"{number!r} is not a number of seconds >= 0", "wrong_type"
+            )
         seconds[name] = float(number)
     if not isinstance(value["clock_suspect"], bool):
-        raise ContractError("health.clock_suspect", "expected true or false")
+        raise ContractError("health.clock_suspect", "expected true or false", "wrong_type")
     return Health(
         uptime_s=seconds["uptime_s"],
         outbox_depth=counts["outbox_depth"],
@@ -445,5 +512,7 @@ def encode_time(ts_ms: int) -> bytes:
 def decode_time(payload: bytes) -> int:
     body = _load_json_object(payload)
     if body.get("schema") != SCHEMA_VERSION:
-        raise ContractError("schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}")
+        raise ContractError(
+            "schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}", "unsupported_schema"
+        )
     return _integer(body.get("ts"), "ts", 0, MAX_TS_MS)

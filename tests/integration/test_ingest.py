@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from ingest.settings import IngestSettings
+from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.services import LocalInfluxDB, LocalMosquitto
 from tests.conftest import RunningWorker
@@ -110,7 +111,8 @@ def test_malformed_messages_are_kept_with_their_reason_and_valid_ones_around_the
 
     wait_for(lambda: len(rejects(influx)) == len(bad), "every bad message to be kept")
     wait_for(lambda: count_points(influx, "telemetry", "seq") == len(bad) + 1, "valid ones stored")
-    kept = {(row["topic"], row["payload"]): row["reason"] for row in rejects(influx)}
+    kept = {(row["topic"], row["payload"]): row["field"] for row in rejects(influx)}
+    assert all(row["rule"] in contract.RULES for row in rejects(influx))
     expected = {(topic, payload.decode()): why for (topic, payload), why in bad.items()}
     assert kept == expected
 
@@ -133,7 +135,7 @@ def test_a_point_the_database_refuses_is_kept_as_a_reject_and_does_not_block_the
     )
 
     wait_for(lambda: len(rejects(influx)) == 1, "the refused point to be kept")
-    assert rejects(influx)[0]["reason"] == "influxdb"
+    assert rejects(influx)[0]["rule"] == "influxdb_refused"
     assert "rain=0.2" in str(rejects(influx)[0]["payload"])
     wait_for(
         lambda: count_points(influx, "telemetry", "soil_moisture_30cm") == 2, "the rest stored"

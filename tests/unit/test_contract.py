@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from typing import Any
@@ -37,7 +36,23 @@ def payload(**changes: Any) -> bytes:
 def reason(topic: str, raw: bytes) -> str:
     with pytest.raises(ContractError) as caught:
         contract.decode_telemetry(topic, raw)
+    assert caught.value.rule in contract.RULES
     return caught.value.field
+
+
+def rule(topic: str, raw: bytes) -> str:
+    with pytest.raises(ContractError) as caught:
+        contract.decode_telemetry(topic, raw)
+    return caught.value.rule
+
+
+def test_each_reject_names_the_rule_it_broke() -> None:
+    assert rule(TOPIC, b"soil=14") == "not_json"
+    assert rule(TOPIC, payload(readings={"rain": -0.2})) == "out_of_range"
+    assert rule(TOPIC, payload(readings={"wind": 3.0})) == "unknown_sensor"
+    assert rule(TOPIC, payload(colour="red")) == "unknown_field"
+    assert rule(TOPIC, payload(units={"rain": "in"})) == "wrong_unit"
+    assert rule(TOPIC.replace("telemetry", "status"), payload()) == "wrong_kind"
 
 
 def test_a_valid_message_decodes_with_its_address_and_readings() -> None:
@@ -188,8 +203,16 @@ def test_every_valid_message_survives_encoding_and_decoding(message: Telemetry) 
 
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_escape_as_anything_but_a_contract_error(raw: bytes) -> None:
-    with contextlib.suppress(ContractError):
+    assert decode_or_rule(raw) in ("decoded", *contract.RULES)
+
+
+def decode_or_rule(raw: bytes) -> str:
+    """Any other exception escapes and fails the test."""
+    try:
         contract.decode_telemetry(TOPIC, raw)
+    except ContractError as exc:
+        return exc.rule
+    return "decoded"
 
 
 def test_status_messages_round_trip_and_reject_unknown_states() -> None:

@@ -136,7 +136,6 @@ def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
     assert "colour" in bad.stderr
 
 
-
 def test_the_example_gateway_config_in_deploy_is_valid(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "deploy" / "agent.example.toml"
     # The CA file it names exists only on a real gateway.
