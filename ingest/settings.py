@@ -35,5 +35,21 @@ class IngestSettings(BaseSettings):
     #: Seconds between publications of the platform clock on isanfarm/v1/time, from which
     #: devices without a real-time clock learn whether theirs is wrong (0: never).
     time_beacon_s: float = Field(10.0, ge=0)
+    #: Several workers with the same group share the stream (MQTT 5 shared subscription
+    #: ``$share/<group>/<topic_filter>``): each message goes to one of them. Each worker still
+    #: needs its own ``client_id`` and ``worker_name``.
+    share_group: str | None = None
+    #: Recompute hourly and daily rollups of windows that received data, this often.
+    rollup_every_s: float = Field(30.0, ge=0)
+    #: At start, windows of this many past hours count as touched (a crash may have lost the
+    #: marks of the last batches).
+    rollup_startup_lookback_h: float = Field(48.0, ge=0)
+    #: Retention (``isanfarm ingest setup-db``, InfluxDB 1.x): raw data kept this long in the
+    #: default policy ``raw``; rollups kept indefinitely in ``rollup_retention_policy``.
+    raw_retention_days: float = Field(730.0, gt=0)
+    rollup_retention_policy: str = "rollups"
+    #: Serve Prometheus metrics on this port (0: off).
+    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     #: Name recorded with every reject, to tell workers apart.
     worker_name: str = "ingest-1"

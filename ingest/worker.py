@@ -23,7 +23,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.metrics import IngestMetrics
 from ingest.points import Reject, quarantine_line, reject_line, status_line, telemetry_line
+from ingest.rollups import RollupPlanner, recompute_pending
 from ingest.settings import IngestSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxError, InfluxV1
@@ -43,6 +45,16 @@ class IngestStats:
     connected: bool = False
 
 
+@dataclass(slots=True)
+class _Converted:
+    """One batch turned into line protocol, with what is needed after the write."""
+
+    lines: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    #: Device times of the telemetry points: for the lag metric and the rollup windows.
+    telemetry_ts: list[int] = field(default_factory=list)
+
+
 class _StopRequestedError(Exception):
     """Raised inside the write path when the worker is asked to stop mid-retry."""
 
@@ -53,13 +65,20 @@ class IngestWorker:
         self.influx = influx
         self.stats = IngestStats()
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.metrics = IngestMetrics(self.stats, self._inbox.qsize)
+        self.rollups = RollupPlanner()
         self._last_ns = 0
         self._client = self._make_client()
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; unacknowledged messages go back to the broker."""
+        if self.settings.metrics_port:
+            self.metrics.serve(self.settings.metrics_port, self.settings.metrics_host)
         self._connect()
-        next_beacon = 0.0
+        lookback_ms = int(self.settings.rollup_startup_lookback_h * 3_600_000)
+        now_ms = time.time_ns() // 1_000_000
+        self.rollups.mark_range(now_ms - lookback_ms, now_ms)
+        next_beacon = next_rollup = 0.0
         try:
             while not stop.is_set():
                 if self.settings.time_beacon_s and time.monotonic() >= next_beacon:
@@ -68,6 +87,9 @@ class IngestWorker:
                 batch = self._collect(stop)
                 if batch:
                     self._store(batch, stop)
+                if self.settings.rollup_every_s and time.monotonic() >= next_rollup:
+                    self.recompute_rollups()
+                    next_rollup = time.monotonic() + self.settings.rollup_every_s
         finally:
             self._client.disconnect()
             self._client.loop_stop()
@@ -89,32 +111,41 @@ class IngestWorker:
         return batch
 
     def _store(self, batch: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        lines: list[str] = []
-        rejects: list[Reject] = []
+        converted = _Converted()
         for message in batch:
-            line = self._convert(message, rejects)
-            if line is not None:
-                lines.append(line)
-        if not self._write(lines + [reject_line(r) for r in rejects], stop):
+            self._convert(message, converted)
+        lines = converted.lines + [reject_line(r) for r in converted.rejects]
+        if not self._write(lines, stop):
             return  # stopping: nothing acknowledged, the broker will redeliver
         for message in batch:
             self._client.ack(message.mid, message.qos)
+        self._account(batch, converted)
+
+    def _account(self, batch: list[mqtt.MQTTMessage], converted: _Converted) -> None:
+        stored_ms = time.time_ns() // 1_000_000
+        for ts_ms in converted.telemetry_ts:
+            self.metrics.lag.observe(max(0.0, (stored_ms - ts_ms) / 1000))
+        self.rollups.mark(converted.telemetry_ts)
+        self.metrics.batch_size.observe(len(batch))
         self.stats.received += len(batch)
-        self.stats.stored += len(lines)
-        for reject in rejects:
+        self.stats.stored += len(converted.lines)
+        for reject in converted.rejects:
             self.stats.rejected[reject.rule] += 1
             log.warning("rejected %s: %s: %s", reject.topic, reject.field, reject.detail)
 
-    def _telemetry(self, message: contract.Telemetry) -> str:
+    def _telemetry(self, message: contract.Telemetry, into: _Converted) -> None:
         """Readings at a time we can believe go to ``telemetry``; the rest to quarantine."""
         received_ns = self._now_ns()
         reason = self._untrusted_time(message.ts_ms, received_ns // 1_000_000)
         if message.clock_suspect:
             reason = "clock_suspect"
         if reason is None:
-            return telemetry_line(message, received_ns // 1_000_000)
+            into.lines.append(telemetry_line(message, received_ns // 1_000_000))
+            into.telemetry_ts.append(message.ts_ms)
+            return
         self.stats.quarantined[reason] += 1
-        return quarantine_line(message, reason, received_ns, self.settings.worker_name)
+        worker = self.settings.worker_name
+        into.lines.append(quarantine_line(message, reason, received_ns, worker))
 
     def _untrusted_time(self, ts_ms: int, received_ms: int) -> str | None:
         if ts_ms > received_ms + self.settings.max_future_s * 1000:
@@ -123,20 +154,43 @@ class IngestWorker:
             return "ts_too_old"
         return None
 
+    def recompute_rollups(self) -> int:
+        """Recompute the windows that received data since the last time; returns how many."""
+        try:
+            return recompute_pending(
+                self.rollups, self.influx, self.settings.rollup_retention_policy
+            )
+        except InfluxError as exc:
+            log.warning(
+                "rollups postponed (%s); if retention policy %r is missing, run "
+                "'isanfarm ingest setup-db'",
+                exc,
+                self.settings.rollup_retention_policy,
+            )
+            return 0
+
+    @property
+    def subscription(self) -> str:
+        group = self.settings.share_group
+        topic_filter = self.settings.topic_filter
+        return f"$share/{group}/{topic_filter}" if group else topic_filter
+
     def _publish_time(self) -> None:
         if self.stats.connected:
             now_ms = time.time_ns() // 1_000_000
             self._client.publish(contract.TIME_TOPIC, contract.encode_time(now_ms), qos=0)
 
-    def _convert(self, message: mqtt.MQTTMessage, rejects: list[Reject]) -> str | None:
+    def _convert(self, message: mqtt.MQTTMessage, into: _Converted) -> None:
         topic = _topic_text(message)
         payload = bytes(message.payload)
         try:
             if contract.parse_topic(topic).kind == contract.STATUS:
-                return status_line(contract.decode_status(topic, payload), self._now_ns())
-            return self._telemetry(contract.decode_telemetry(topic, payload))
+                status = contract.decode_status(topic, payload)
+                into.lines.append(status_line(status, self._now_ns()))
+            else:
+                self._telemetry(contract.decode_telemetry(topic, payload), into)
         except contract.ContractError as exc:
-            rejects.append(
+            into.rejects.append(
                 Reject(
                     topic,
                     payload,
@@ -147,7 +201,6 @@ class IngestWorker:
                     self.settings.worker_name,
                 )
             )
-            return None
 
     def _write(self, lines: list[str], stop: threading.Event) -> bool:
         """Write until stored or told to stop; True when every line is stored or kept as a
@@ -187,7 +240,9 @@ class IngestWorker:
         delay = 0.5
         while not stop.is_set():
             try:
+                started = time.perf_counter()
                 self.influx.write(lines)
+                self.metrics.write_latency.observe(time.perf_counter() - started)
                 return None
             except InfluxError as exc:
                 if not exc.retriable:
@@ -245,7 +300,7 @@ class IngestWorker:
             log.error("broker refused ingest %r: %s", self.settings.client_id, reason_code)
             return
         self.stats.connected = True
-        client.subscribe(self.settings.topic_filter, qos=1)
+        client.subscribe(self.subscription, qos=1)
         log.info("ingest connected to %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
     def _on_disconnect(

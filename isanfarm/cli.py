@@ -64,13 +64,59 @@ def _parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser(
         "simulate",
-        help="simulated devices publishing through real edge agents to a broker",
-        description="Live mode: simulated cassava fields and cattle barns, each behind a real "
-        "edge agent, publish to the MQTT broker named by ISANFARM_MQTT_HOST/PORT at an "
-        "accelerated clock. (Fleet and offline-season modes arrive with the Simulators issue.)",
+        help="simulated farms: live devices, a load-test fleet, offline seasons, plots",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""Simulated Korat cassava fields and Wagyu barns (docs/simulators.md).
+
+modes:
+  live     (default) each simulated device behind a real edge agent, publishing to the broker
+           in ISANFARM_MQTT_HOST/PORT at an accelerated clock; --scenario adds faults and
+           link outages. 'isanfarm simulate --fields 3' is live mode.
+  fleet    hundreds of such devices from one process, for load tests: prints readings taken
+           and acknowledged, threads and memory, then stops after --duration.
+  offline  whole seasons for many fields and herds straight to CSV files (and with --influx
+           to InfluxDB via ISANFARM_INFLUX_*), with a progress bar on stderr: training data
+           and the truth (yield, starch) forecasts are scored on.
+  plot     PNGs of one field's season and one herd's weights, to eyeball realism.
+
+'isanfarm simulate MODE --help' lists each mode's options.""",
     )
     simulate.add_argument("--state-dir", type=Path, default=Path("state/simulate"))
     _add_simulation_options(simulate)
+    simulate.add_argument("--scenario", type=Path, help="a scenario TOML (scenarios/*.toml)")
+    modes = simulate.add_subparsers(dest="mode", metavar="MODE")
+    live = modes.add_parser("live", help="devices behind real edge agents (the default mode)")
+    live.add_argument("--state-dir", type=Path, default=Path("state/simulate"))
+    _add_simulation_options(live)
+    live.add_argument("--scenario", type=Path, help="a scenario TOML (scenarios/*.toml)")
+    fleet = modes.add_parser("fleet", help="many devices from one process, for load tests")
+    fleet.add_argument("--devices", type=int, default=100, help="how many devices in all")
+    fleet.add_argument("--barns", type=int, default=0, help="how many of them are barns")
+    fleet.add_argument("--duration", type=float, default=60.0, help="real seconds to run")
+    fleet.add_argument("--seed", type=int, default=1)
+    fleet.add_argument("--interval", type=float, default=600.0, help="device seconds")
+    fleet.add_argument("--speed", type=float, default=600.0)
+    fleet.add_argument("--days-back", type=float, default=7.0)
+    fleet.add_argument("--state-dir", type=Path, default=Path("state/fleet"))
+    offline = modes.add_parser("offline", help="whole seasons straight to CSV (or InfluxDB)")
+    offline.add_argument("--scenario", type=Path, help="default: --fields generated fields")
+    offline.add_argument("--fields", type=int, default=100)
+    offline.add_argument("--barns", type=int, default=0)
+    offline.add_argument("--seed", type=int, default=1)
+    offline.add_argument("--start", default="2025-03-01", help="first planting date")
+    offline.add_argument("--days", type=int, default=365, help="days from each planting")
+    offline.add_argument("--out", type=Path, default=Path("state/offline"))
+    offline.add_argument("--influx", action="store_true", help="also write to ISANFARM_INFLUX_*")
+    offline.add_argument("--quiet", action="store_true", help="no progress bar")
+    plot = modes.add_parser("plot", help="PNGs of a field's season and a herd's weights")
+    plot.add_argument("--out", type=Path, default=Path("state/plots"))
+    plot.add_argument("--seed", type=int, default=1, help="weather and herd seed")
+    plot.add_argument("--variety", default="KU50")
+    plot.add_argument("--soil", default="loamy_sand")
+    plot.add_argument("--planted", default="2025-05-01")
+    plot.add_argument("--days", type=int, default=365)
+    plot.add_argument("--management", type=float, default=0.8)
+    plot.add_argument("--breed", default="wagyu_x_brahman")
     simulate.set_defaults(run=_simulate)
 
     edge = commands.add_parser(
@@ -83,8 +129,26 @@ def _parser() -> argparse.ArgumentParser:
     edge.add_argument("--config", type=Path, required=True, help="the device's agent.toml")
     edge.set_defaults(run=_edge)
 
-    ingest = commands.add_parser("ingest", help="MQTT to InfluxDB worker (ISANFARM_* settings)")
+    ingest = commands.add_parser(
+        "ingest",
+        help="MQTT to InfluxDB worker, and its operator tasks (ISANFARM_* settings)",
+        description="Without a task: run the worker. Settings come from ISANFARM_* variables.",
+    )
     ingest.set_defaults(run=_ingest)
+    tasks = ingest.add_subparsers(metavar="TASK")
+    tasks.add_parser("run", help="run the worker (the default)").set_defaults(run=_ingest)
+    tasks.add_parser(
+        "setup-db", help="create the database and its retention policies (InfluxDB 1.x)"
+    ).set_defaults(run=_ingest_setup)
+    letters = tasks.add_parser("deadletters", help="list rejected messages, newest first")
+    letters.add_argument("--hours", type=float, default=24, help="how far back (default 24)")
+    letters.add_argument("--rule", help="only this rule, e.g. out_of_range")
+    letters.add_argument("--limit", type=int, default=50)
+    letters.add_argument("--count", action="store_true", help="only counts by rule")
+    letters.set_defaults(run=_ingest_deadletters)
+    rollup = tasks.add_parser("rollup", help="recompute hourly and daily rollups for a period")
+    rollup.add_argument("--hours", type=float, default=48, help="the last N hours (default 48)")
+    rollup.set_defaults(run=_ingest_rollup)
 
     api = commands.add_parser("api", help="serve the HTTP API (ISANFARM_* settings)")
     api.add_argument("--host", default=None)
@@ -161,6 +225,63 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_setup(args: argparse.Namespace) -> int:
+    from ingest.admin import setup_database
+    from ingest.settings import IngestSettings
+    from isanfarm.influx import InfluxV1
+
+    settings = IngestSettings()
+    influx = InfluxV1(settings.influx)
+    try:
+        for statement in setup_database(influx, settings):
+            print(statement)
+    finally:
+        influx.close()
+    return 0
+
+
+def _ingest_deadletters(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.admin import dead_letter_counts, dead_letters
+    from ingest.settings import IngestSettings
+    from isanfarm.influx import InfluxV1
+
+    influx = InfluxV1(IngestSettings().influx)
+    since = datetime.now(UTC) - timedelta(hours=args.hours)
+    try:
+        if args.count:
+            for rule, count in sorted(dead_letter_counts(influx, since).items()):
+                print(f"{count:>8}  {rule}")
+            return 0
+        for letter in dead_letters(influx, since, args.rule, args.limit):
+            print(
+                f"{letter.time:%Y-%m-%d %H:%M:%S}Z  {letter.rule:<16} {letter.field}: "
+                f"{letter.detail}\n    topic {letter.topic}\n    payload {letter.payload[:200]!r}"
+            )
+    finally:
+        influx.close()
+    return 0
+
+
+def _ingest_rollup(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.admin import recompute_rollups
+    from ingest.settings import IngestSettings
+    from isanfarm.influx import InfluxV1
+
+    settings = IngestSettings()
+    influx = InfluxV1(settings.influx)
+    until = datetime.now(UTC)
+    try:
+        count = recompute_rollups(influx, settings, until - timedelta(hours=args.hours), until)
+    finally:
+        influx.close()
+    print(f"recomputed {count} hourly and daily windows")
+    return 0
+
+
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -180,7 +301,11 @@ def _api(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from isanfarm.demo import run_simulation
 
-    return run_simulation(args, _stop_on_signals())
+    try:
+        return run_simulation(args, _stop_on_signals())
+    except ValueError as exc:  # a bad scenario or option: say which, no traceback
+        print(f"isanfarm simulate: {exc}", file=sys.stderr)
+        return 2
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -18,7 +18,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from edge.config import MqttConfig, mqtt_config
+from ingest.admin import setup_database
 from ingest.points import TELEMETRY_MEASUREMENT
+from ingest.settings import IngestSettings
 from isanfarm.influx import InfluxError, InfluxV1, series_rows
 from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, port_is_free
 from isanfarm.settings import InfluxSettings
@@ -29,7 +31,19 @@ PROGRESS_EVERY_S = 5.0
 
 
 def run_simulation(args: argparse.Namespace, stop: threading.Event) -> int:
+    """``isanfarm simulate [live|fleet|offline|plot]``; no mode is live, as the README shows."""
+    from isanfarm import simulate as modes
+
+    mode = getattr(args, "mode", None) or "live"
+    if mode == "offline":
+        return modes.offline(args)
+    if mode == "plot":
+        return modes.plot(args)
     mqtt = mqtt_config({}, os.environ)
+    if mode == "fleet":
+        return modes.fleet(args, mqtt, stop)
+    if args.scenario is not None:
+        return modes.live_scenario(args, mqtt, stop)
     with _fleet(args, mqtt, args.state_dir) as fleet:
         while not stop.wait(PROGRESS_EVERY_S):
             _print_progress(fleet, stored=None)
@@ -46,7 +60,8 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
             running.enter_context(server)
         influx = InfluxV1(InfluxSettings(url=influxdb.url, database="isanfarm"))
         running.callback(influx.close)
-        influx.create_database()
+        # Database, raw and rollup retention policies, as an operator's `ingest setup-db`.
+        setup_database(influx, IngestSettings())
         api_port = _port(args.api_port)
         env = {
             **os.environ,

@@ -51,7 +51,7 @@ class InfluxV1:
 
     def create_database(self) -> None:
         """Idempotent: InfluxDB 1.x answers success for an existing database."""
-        self._post_query(f'CREATE DATABASE "{self.settings.database}"')
+        self.execute(f'CREATE DATABASE "{self.settings.database}"')
 
     def write(self, lines: Sequence[str], precision: str = "ns") -> None:
         if not lines:
@@ -90,9 +90,12 @@ class InfluxV1:
             ) from None
         return _results(response)
 
-    def _post_query(self, statement: str) -> None:
+    def execute(self, statement: str) -> None:
+        """Run InfluxQL that changes something (SELECT INTO, CREATE, ALTER): POST, as the
+        v1 API requires for anything but reads."""
+        params = {"q": statement, "db": self.settings.database, **self._auth_params}
         try:
-            response = self._http.post("/query", params={"q": statement, **self._auth_params})
+            response = self._http.post("/query", params=params)
         except httpx.HTTPError as exc:
             raise InfluxError(
                 f"query to {self.settings.url} failed: {exc}", retriable=True

@@ -1,0 +1,268 @@
+"""Ingest under failure and load, against a real Mosquitto and real InfluxDBs: a database that
+goes away mid-stream, an ingest killed mid-batch, two workers sharing the stream, late data
+correcting rollups, metrics, and arbitrary input surviving the round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.admin import dead_letter_counts, setup_database
+from ingest.points import Reject, reject_line
+from ingest.rollups import DAILY, HOURLY
+from ingest.settings import IngestSettings
+from isanfarm.influx import InfluxV1, series_rows
+from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port
+from isanfarm.settings import InfluxSettings
+from tests.conftest import RunningWorker
+from tests.helpers import stored_seqs, wait_for
+
+pytestmark = pytest.mark.integration
+
+TEN_MIN_MS = 600_000
+NOW_MS = time.time_ns() // 1_000_000
+
+
+def reading(device: str, seq: int, ts_ms: int, rain: float = 0.2) -> bytes:
+    body = {
+        "schema": 1,
+        "device_id": device,
+        "seq": seq,
+        "ts": ts_ms,
+        "readings": {"rain": rain, "air_temperature": 25.0 + seq % 10},
+    }
+    return json.dumps(body).encode()
+
+
+def publish_stream(client: mqtt.Client, farm: str, count: int, per_second: float) -> None:
+    """One reading a minute of device time, from two days ago."""
+    start = (NOW_MS - 2 * 86_400_000) // 60_000 * 60_000
+    topic = f"isanfarm/v1/{farm}/f01-node/telemetry"
+    for seq in range(count):
+        client.publish(topic, reading("f01-node", seq, start + seq * 60_000), qos=1)
+        time.sleep(1 / per_second)
+
+
+@pytest.fixture
+def own_influx(tmp_path: Path, unique_id: str) -> Iterator[tuple[LocalInfluxDB, InfluxV1]]:
+    with LocalInfluxDB(tmp_path / "influxdb") as server:
+        client = InfluxV1(InfluxSettings(url=server.url, database="isanfarm"))
+        client.create_database()
+        yield server, client
+        client.close()
+
+
+def test_a_database_stopped_mid_stream_misses_nothing_once_back(
+    own_influx: tuple[LocalInfluxDB, InfluxV1],
+    ingest_settings: IngestSettings,
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    server, influx = own_influx
+    worker = RunningWorker(
+        ingest_settings.model_copy(update={"influx": influx.settings, "batch_size": 20}),
+        InfluxV1(influx.settings),
+    )
+    stream = threading.Thread(target=publish_stream, args=(publisher, unique_id, 400, 200))
+    try:
+        stream.start()
+        wait_for(lambda: len(stored_seqs(influx, "f01-node")) >= 50, "part of the stream stored")
+        server.kill()
+        time.sleep(1.0)
+        server.start()
+        stream.join()
+        wait_for(lambda: len(stored_seqs(influx, "f01-node")) == 400, "the rest stored")
+    finally:
+        worker.stop()
+    assert stored_seqs(influx, "f01-node") == list(range(400))
+    assert worker.worker.stats.write_retries > 0, "the outage was not noticed"
+
+
+def test_ingest_killed_mid_batch_and_restarted_stores_everything_exactly_once(
+    mosquitto: LocalMosquitto,
+    influx: InfluxV1,
+    ingest_settings: IngestSettings,
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    env = {
+        **os.environ,
+        "ISANFARM_MQTT_PORT": str(mosquitto.port),
+        "ISANFARM_INFLUX_URL": influx.settings.url,
+        "ISANFARM_INFLUX_DATABASE": influx.settings.database,
+        "ISANFARM_TOPIC_FILTER": ingest_settings.topic_filter,
+        "ISANFARM_CLIENT_ID": f"ingest-{unique_id}",
+        "ISANFARM_BATCH_SIZE": "50",
+        "ISANFARM_BATCH_MAX_AGE_S": "0.5",
+    }
+    command = [sys.executable, "-m", "isanfarm.cli", "ingest"]
+    ingest = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    stream = threading.Thread(target=publish_stream, args=(publisher, unique_id, 600, 300))
+    try:
+        time.sleep(1.5)  # connected and subscribed
+        stream.start()
+        wait_for(lambda: len(stored_seqs(influx, "f01-node")) >= 100, "ingest storing")
+        ingest.send_signal(signal.SIGKILL)
+        ingest.wait(10)
+        killed_at = len(stored_seqs(influx, "f01-node"))
+        stream.join()
+        ingest = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        wait_for(lambda: len(stored_seqs(influx, "f01-node")) == 600, "everything stored")
+    finally:
+        ingest.send_signal(signal.SIGTERM)
+        ingest.wait(20)
+    assert killed_at < 600, "the kill came too late to test anything"
+    assert stored_seqs(influx, "f01-node") == list(range(600))
+
+
+def test_two_workers_on_a_shared_subscription_each_store_part_and_nothing_twice(
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    first = start_ingest(share_group="g", client_id=f"a-{unique_id}", worker_name="a")
+    second = start_ingest(share_group="g", client_id=f"b-{unique_id}", worker_name="b")
+    publish_stream(publisher, unique_id, 400, 2000)
+    wait_for(lambda: len(stored_seqs(influx, "f01-node")) == 400, "the stream stored")
+    wait_for(
+        lambda: first.worker.stats.received + second.worker.stats.received == 400,
+        "both workers to account for their messages",
+    )
+    assert first.worker.stats.received > 40
+    assert second.worker.stats.received > 40
+
+
+def rollup_row(influx: InfluxV1, measurement: str, start_ms: int) -> dict[str, object]:
+    result = influx.query(f'SELECT * FROM "rollups"."{measurement}" WHERE time = {start_ms}ms')[0]
+    rows = [row for _, row in series_rows(result)]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_a_replayed_day_of_backlog_corrects_that_days_rollups(
+    influx: InfluxV1,
+    ingest_settings: IngestSettings,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    setup_database(influx, ingest_settings)
+    day = DAILY.window_start(NOW_MS - 3 * 86_400_000)  # a whole Thai day, three days ago
+    topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    worker = start_ingest(rollup_every_s=0.3, rollup_startup_lookback_h=0)
+    for seq in range(0, 144, 2):  # the gateway sent every other reading live...
+        publisher.publish(topic, reading("f01-node", seq, day + seq * TEN_MIN_MS), qos=1)
+    wait_for(lambda: len(stored_seqs(influx, "f01-node")) == 72, "the live half stored")
+    wait_for(lambda: worker.worker.rollups.pending() == 0, "rollups recomputed")
+    time.sleep(0.5)
+    assert rollup_row(influx, "telemetry_1d", day)["rain_sum"] == pytest.approx(72 * 0.2)
+
+    for seq in range(1, 144, 2):  # ...and the rest when its link came back
+        publisher.publish(topic, reading("f01-node", seq, day + seq * TEN_MIN_MS), qos=1)
+    wait_for(lambda: len(stored_seqs(influx, "f01-node")) == 144, "the backlog stored")
+    wait_for(
+        lambda: rollup_row(influx, "telemetry_1d", day)["readings"] == 144, "the day recomputed"
+    )
+    daily = rollup_row(influx, "telemetry_1d", day)
+    assert daily["rain_sum"] == pytest.approx(144 * 0.2)
+    assert daily["air_temperature_max"] == 34.0
+    assert daily["air_temperature_min"] == 25.0
+    first_hour = rollup_row(influx, "telemetry_1h", HOURLY.window_start(day))
+    assert first_hour["readings"] == 6
+    assert first_hour["rain_sum"] == pytest.approx(6 * 0.2)
+
+
+def test_metrics_are_served_for_prometheus(
+    start_ingest: Callable[..., RunningWorker], publisher: mqtt.Client, unique_id: str
+) -> None:
+    port = free_port()
+    worker = start_ingest(metrics_port=port)
+    topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    publisher.publish(topic, reading("f01-node", 1, NOW_MS - 60_000), qos=1)
+    publisher.publish(topic, b"not json", qos=1)
+    wait_for(lambda: worker.worker.stats.received == 2, "both messages processed")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert "isanfarm_ingest_points_written_total 1.0" in text
+    assert 'isanfarm_ingest_rejects_total{rule="not_json"} 1.0' in text
+    assert "isanfarm_ingest_write_latency_seconds_count" in text
+    assert "isanfarm_ingest_device_to_store_lag_seconds_bucket" in text
+
+
+def test_an_operator_can_count_and_list_dead_letters(
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    start_ingest()
+    topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    publisher.publish(topic, b"not json", qos=1)
+    publisher.publish(topic, reading("f01-node", 1, NOW_MS).replace(b"0.2", b"-3"), qos=1)
+    wait_for(lambda: sum(dead_letter_counts(influx, _hours_ago(1)).values()) == 2, "kept")
+    env = {
+        **os.environ,
+        "ISANFARM_INFLUX_URL": influx.settings.url,
+        "ISANFARM_INFLUX_DATABASE": influx.settings.database,
+    }
+    listing = subprocess.run(
+        [sys.executable, "-m", "isanfarm.cli", "ingest", "deadletters"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert "not_json" in listing
+    assert "readings.rain: -3 mm is outside 0..300" in listing
+    counts = subprocess.run(
+        [sys.executable, "-m", "isanfarm.cli", "ingest", "deadletters", "--count"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert counts.split() == ["1", "not_json", "1", "out_of_range"]
+
+
+def _hours_ago(hours: float) -> datetime:
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
+texts = st.text(max_size=80)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(topic=texts, payload=st.binary(max_size=200), field=texts, detail=texts)
+def test_any_dead_letter_round_trips_exactly_through_influxdb(
+    influx: InfluxV1, topic: str, payload: bytes, field: str, detail: str
+) -> None:
+    """Spaces, commas, quotes, backslashes, newlines, Thai text, emoji: stored as received."""
+    received_ns = time.time_ns()
+    reject = Reject(topic, payload, "not_json", field, detail, received_ns, "fuzz")
+    influx.write([reject_line(reject)])
+    result = influx.query(
+        f'SELECT "topic", "field", "detail", "payload" FROM "ingest_rejects" '
+        f"WHERE time = {received_ns}"
+    )[0]
+    (row,) = [row for _, row in series_rows(result)]
+    assert (row["topic"], row["field"], row["detail"]) == (topic, field, detail)
+    assert row["payload"] == payload.decode("utf-8", errors="backslashreplace")
