@@ -46,7 +46,7 @@ class IngestStats:
 
 
 @dataclass(slots=True)
-class _Converted:
+class Converted:
     """One batch turned into line protocol, with what is needed after the write."""
 
     lines: list[str] = field(default_factory=list)
@@ -111,9 +111,9 @@ class IngestWorker:
         return batch
 
     def _store(self, batch: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        converted = _Converted()
+        converted = Converted()
         for message in batch:
-            self._convert(message, converted)
+            self.convert(message, converted)
         lines = converted.lines + [reject_line(r) for r in converted.rejects]
         if not self._write(lines, stop):
             return  # stopping: nothing acknowledged, the broker will redeliver
@@ -121,7 +121,7 @@ class IngestWorker:
             self._client.ack(message.mid, message.qos)
         self._account(batch, converted)
 
-    def _account(self, batch: list[mqtt.MQTTMessage], converted: _Converted) -> None:
+    def _account(self, batch: list[mqtt.MQTTMessage], converted: Converted) -> None:
         stored_ms = time.time_ns() // 1_000_000
         for ts_ms in converted.telemetry_ts:
             self.metrics.lag.observe(max(0.0, (stored_ms - ts_ms) / 1000))
@@ -133,7 +133,7 @@ class IngestWorker:
             self.stats.rejected[reject.rule] += 1
             log.warning("rejected %s: %s: %s", reject.topic, reject.field, reject.detail)
 
-    def _telemetry(self, message: contract.Telemetry, into: _Converted) -> None:
+    def _telemetry(self, message: contract.Telemetry, into: Converted) -> None:
         """Readings at a time we can believe go to ``telemetry``; the rest to quarantine."""
         received_ns = self._now_ns()
         reason = self._untrusted_time(message.ts_ms, received_ns // 1_000_000)
@@ -180,7 +180,10 @@ class IngestWorker:
             now_ms = time.time_ns() // 1_000_000
             self._client.publish(contract.TIME_TOPIC, contract.encode_time(now_ms), qos=0)
 
-    def _convert(self, message: mqtt.MQTTMessage, into: _Converted) -> None:
+    def convert(self, message: mqtt.MQTTMessage, into: Converted) -> None:
+        """Turn one message into line protocol (telemetry, quarantine or status) or a reject.
+        Never raises for any topic or payload: that is what keeps one bad device from
+        stopping ingest for everyone."""
         topic = _topic_text(message)
         payload = bytes(message.payload)
         try:

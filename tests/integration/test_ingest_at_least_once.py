@@ -25,6 +25,7 @@ from ingest.admin import dead_letter_counts, setup_database
 from ingest.points import Reject, reject_line
 from ingest.rollups import DAILY, HOURLY
 from ingest.settings import IngestSettings
+from ingest.worker import Converted, IngestWorker
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port
 from isanfarm.settings import InfluxSettings
@@ -266,3 +267,38 @@ def test_any_dead_letter_round_trips_exactly_through_influxdb(
     (row,) = [row for _, row in series_rows(result)]
     assert (row["topic"], row["field"], row["detail"]) == (topic, field, detail)
     assert row["payload"] == payload.decode("utf-8", errors="backslashreplace")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    suffix=st.binary(min_size=1, max_size=40),
+    payload=st.one_of(
+        st.binary(max_size=300),
+        st.builds(
+            lambda body: json.dumps(body).encode(),
+            st.dictionaries(
+                st.text(max_size=12),
+                st.one_of(
+                    st.none(),
+                    st.booleans(),
+                    st.integers(),
+                    st.floats(allow_nan=False),
+                    st.text(max_size=20),
+                ),
+                max_size=6,
+            ),
+        ),
+    ),
+)
+def test_no_topic_or_payload_crashes_the_worker_and_influxdb_accepts_whatever_it_writes(
+    influx: InfluxV1, ingest_settings: IngestSettings, suffix: bytes, payload: bytes
+) -> None:
+    worker = IngestWorker(ingest_settings, influx)
+    message = mqtt.MQTTMessage(topic=b"isanfarm/v1/" + suffix)
+    message.payload = payload
+    converted = Converted()
+    worker.convert(message, converted)
+    assert len(converted.lines) + len(converted.rejects) == 1
+    influx.write(converted.lines + [reject_line(r) for r in converted.rejects])
