@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
+from isanfarm import storage
 from isanfarm.contract import DeviceStatus, Health, Telemetry
 
-TELEMETRY_MEASUREMENT = "telemetry"
-STATUS_MEASUREMENT = "device_status"
-REJECT_MEASUREMENT = "ingest_rejects"
-QUARANTINE_MEASUREMENT = "telemetry_quarantine"
+TELEMETRY_MEASUREMENT = storage.TELEMETRY
+STATUS_MEASUREMENT = storage.DEVICE_STATUS
+REJECT_MEASUREMENT = storage.INGEST_REJECTS
+QUARANTINE_MEASUREMENT = storage.QUARANTINE
 #: Raw payloads kept with a reject are cut to this many characters.
 REJECT_PAYLOAD_CHARS = 2048
 NS_PER_MS = 1_000_000

@@ -1,0 +1,33 @@
+"""What lives in InfluxDB, by name: the storage contract between ingest, models, API and Grafana.
+
+The wire contract (isanfarm.contract) says what devices send; this module says where it ends up
+and where forecasts go, so the writer and every reader use the same names. Standard library
+only. docs/storage.md describes every measurement's tags and fields.
+"""
+
+from __future__ import annotations
+
+#: Readings at device time (tags farm, device, site, animal; fields: one per sensor, seq,
+#: received_ms). In the database's default retention policy ``raw``.
+TELEMETRY = "telemetry"
+#: Hourly and daily rollups of TELEMETRY, in retention policy ROLLUP_POLICY: fields
+#: ``<sensor>_mean``, ``_min``, ``_max``, ``rain_sum``, ``readings``.
+TELEMETRY_HOURLY = "telemetry_1h"
+TELEMETRY_DAILY = "telemetry_1d"
+ROLLUP_POLICY = "rollups"
+#: Readings whose device time is not trusted, at receive time (tag reason, field device_ts).
+QUARANTINE = "telemetry_quarantine"
+#: Device status and health heartbeats, at receive time (tags farm, device).
+DEVICE_STATUS = "device_status"
+#: Dead letters (tags rule, worker; fields field, detail, topic, payload, payload_bytes).
+INGEST_REJECTS = "ingest_rejects"
+
+#: Cassava forecasts, one point per field, issue and candidate harvest date, at the issue time.
+#: Tags: farm, field, variety, model_version. Fields: harvest_date_ms, horizon_days,
+#: yield_t_ha, yield_t_ha_p10, yield_t_ha_p90, starch_pct, starch_pct_p10, starch_pct_p90,
+#: area_ha, revenue_thb.
+CASSAVA_FORECAST = "cassava_forecast"
+#: Cattle forecasts, one point per animal and issue. Tags: farm, herd, animal, model_version.
+#: Fields: weight_kg, target_weight_kg, daily_gain_kg, days_to_target, days_to_target_p10,
+#: days_to_target_p90, market_date_ms, heat_stress_risk.
+CATTLE_FORECAST = "cattle_forecast"
