@@ -22,12 +22,14 @@ DEVICE_STATUS = "device_status"
 #: Dead letters (tags rule, worker; fields field, detail, topic, payload, payload_bytes).
 INGEST_REJECTS = "ingest_rejects"
 
-#: Cassava forecasts, one point per field, issue and candidate harvest date, at the issue time.
-#: Tags: farm, field, variety, model_version. Fields: harvest_date_ms, horizon_days,
-#: yield_t_ha, yield_t_ha_p10, yield_t_ha_p90, starch_pct, starch_pct_p10, starch_pct_p90,
-#: area_ha, revenue_thb.
+#: Cassava forecasts: one point per field, candidate harvest date and issue, **at the candidate
+#: harvest date** (local midnight), so a panel plots forecast yield against harvest date and,
+#: later, against the actual harvest. Tags: farm, field, variety, model_version, issued (the
+#: issue's date, YYYY-MM-DD: one forecast run a day keeps the history and the tag count small).
+#: Fields: issued_at_ms, horizon_days, yield_t_ha, yield_t_ha_p10, yield_t_ha_p90, starch_pct,
+#: starch_pct_p10, starch_pct_p90, area_ha, tonnes, revenue_thb.
 CASSAVA_FORECAST = "cassava_forecast"
-#: Cattle forecasts, one point per animal and issue. Tags: farm, herd, animal, model_version.
-#: Fields: weight_kg, target_weight_kg, daily_gain_kg, days_to_target, days_to_target_p10,
-#: days_to_target_p90, market_date_ms, heat_stress_risk.
+#: Cattle forecasts: one point per animal and issue, at the issue time. Tags: farm, herd,
+#: animal, model_version. Fields: weight_kg, target_weight_kg, daily_gain_kg, days_to_target,
+#: days_to_target_p10, days_to_target_p90, market_date_ms, heat_stress_risk (0..1).
 CATTLE_FORECAST = "cattle_forecast"
