@@ -1,11 +1,14 @@
-"""Request dependencies: what a route needs, taken from the app built at start-up."""
+"""Request dependencies: settings, the databases, and who is calling."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.orm import Session
 
+from api.registry.keys import Principal, authenticate
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxV1
 
@@ -20,5 +23,39 @@ def get_influx(request: Request) -> InfluxV1:
     return influx
 
 
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 InfluxDep = Annotated[InfluxV1, Depends(get_influx)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header(description="the API key, instead of Bearer")] = None,
+) -> Principal:
+    presented = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        presented = authorization[7:].strip()
+    if not presented:
+        raise HTTPException(401, "send an API key: 'Authorization: Bearer isf_...'")
+    principal = authenticate(session, presented)
+    if principal is None:
+        raise HTTPException(401, "the API key is unknown or revoked")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if principal.role != "admin":
+        raise HTTPException(403, "this key may read only; changes need an admin key")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]

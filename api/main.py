@@ -6,42 +6,84 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 import isanfarm
-from api.routes import devices, health
+from api.openapi import document_problems
+from api.registry.db import make_engine, migrate, session_factory
+from api.routes import alerts, devices, forecasts, health, registry, telemetry
 from api.schemas import Problem
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxError, InfluxV1
 
 log = logging.getLogger(__name__)
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    422: "Invalid request",
+}
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
     influx = InfluxV1(settings.influx)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         influx.close()
+        engine.dispose()
 
     app = FastAPI(
         title="isanfarm API",
         version=isanfarm.__version__,
-        description="Forecasts, fields, herds and device data for Isan farming cooperatives.",
+        description=(
+            "Forecasts, fields, herds, devices and alerts for Isan farming cooperatives. "
+            "Send an API key as `Authorization: Bearer isf_...`; a cooperative's key sees "
+            "only its own members."
+        ),
         lifespan=lifespan,
+        docs_url=None,  # served below from a package, so /docs works without internet
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.influx = influx
-    app.include_router(health.router)
-    app.include_router(devices.router)
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    for module in (health, registry, devices, telemetry, forecasts, alerts):
+        app.include_router(module.router)
+    _serve_docs(app)
+    document_problems(app)
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(InfluxError, _database_problem)
+    app.add_exception_handler(Exception, _unexpected_problem)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="isanfarm API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
 
 def _problem(status: int, title: str, detail: str, field: str | None = None) -> JSONResponse:
@@ -53,7 +95,12 @@ def _problem(status: int, title: str, detail: str, field: str | None = None) -> 
 
 async def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return _problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+    detail = str(exc.detail)
+    field = detail.split(":", 1)[0] if exc.status_code == 422 and ":" in detail else None
+    response = _problem(exc.status_code, TITLES.get(exc.status_code, "Error"), detail, field)
+    if exc.status_code == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -69,5 +116,6 @@ async def _database_problem(request: Request, exc: Exception) -> JSONResponse:
     return _problem(503, "Database unavailable", "the time-series database did not answer; retry")
 
 
-def _title(status: int) -> str:
-    return {401: "Unauthorized", 403: "Forbidden", 404: "Not found"}.get(status, "Request error")
+async def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return _problem(500, "Internal error", "something went wrong on our side; it was logged")

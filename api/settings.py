@@ -13,7 +13,12 @@ class ApiSettings(BaseSettings):
 
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
+    #: The registry: SQLite by default, PostgreSQL in production
+    #: (``postgresql+psycopg://user:password@host/db``).
+    database_url: str = "sqlite:///state/isanfarm.sqlite3"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     #: How long /health waits for the broker to accept a TCP connection.
     probe_timeout_s: float = Field(2.0, gt=0)
+    #: A device not heard from for this long is offline.
+    offline_after_s: float = Field(3600.0, gt=0)

@@ -14,6 +14,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 #: The broker refused the agent's credentials (sysexits' EX_CONFIG): the systemd unit does not
 #: restart on it, since retrying cannot help.
@@ -150,10 +154,14 @@ modes:
     rollup.add_argument("--hours", type=float, default=48, help="the last N hours (default 48)")
     rollup.set_defaults(run=_ingest_rollup)
 
+    _add_registry_commands(commands)
+
     api = commands.add_parser("api", help="serve the HTTP API (ISANFARM_* settings)")
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
     api.set_defaults(run=_api)
+
+    _add_grafana_commands(commands)
     return parser
 
 
@@ -282,6 +290,88 @@ def _ingest_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_registry_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    registry = commands.add_parser(
+        "registry", help="the cooperative registry: migrate, import CSV, API keys, alerts"
+    )
+    tasks = registry.add_subparsers(required=True, metavar="TASK")
+    tasks.add_parser("migrate", help="create or upgrade the registry schema").set_defaults(
+        run=_registry_migrate
+    )
+    load = tasks.add_parser("import", help="load rows from a CSV file (all or nothing)")
+    load.add_argument(
+        "kind", choices=["cooperatives", "farms", "fields", "herds", "animals", "devices"]
+    )
+    load.add_argument("csv", type=Path)
+    load.set_defaults(run=_registry_import)
+    key = tasks.add_parser("create-key", help="create an API key and print it (shown once)")
+    key.add_argument("--cooperative", help="its cooperative id; omit for an operator key")
+    key.add_argument("--role", choices=["read", "admin"], default="read")
+    key.add_argument("--label", required=True, help="who or what uses it")
+    key.set_defaults(run=_registry_create_key)
+    tasks.add_parser(
+        "evaluate-alerts", help="raise the alerts the latest data calls for"
+    ).set_defaults(run=_registry_alerts)
+
+
+def _registry_session() -> sessionmaker[Session]:
+    from api.registry.db import make_engine, migrate, session_factory
+    from api.settings import ApiSettings
+
+    engine = make_engine(ApiSettings().database_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
+def _registry_migrate(args: argparse.Namespace) -> int:
+    _registry_session()
+    print("registry schema is up to date")
+    return 0
+
+
+def _registry_import(args: argparse.Namespace) -> int:
+    from api.registry.importer import RegistryImportError, import_csv
+
+    sessions = _registry_session()
+    try:
+        with sessions() as session, session.begin():
+            count = import_csv(session, args.kind, args.csv)
+    except (RegistryImportError, ValueError, OSError) as exc:
+        print(f"isanfarm registry import: nothing imported:\n{exc}", file=sys.stderr)
+        return 2
+    print(f"imported {count} {args.kind}")
+    return 0
+
+
+def _registry_create_key(args: argparse.Namespace) -> int:
+    from api.registry.keys import create_key
+
+    sessions = _registry_session()
+    with sessions() as session, session.begin():
+        key = create_key(session, args.cooperative, args.role, args.label)
+    print(key)
+    return 0
+
+
+def _registry_alerts(args: argparse.Namespace) -> int:
+    from api.alerts import evaluate
+    from api.settings import ApiSettings
+    from isanfarm.influx import InfluxV1
+
+    settings = ApiSettings()
+    sessions = _registry_session()
+    influx = InfluxV1(settings.influx)
+    try:
+        with sessions() as session, session.begin():
+            raised = evaluate(session, influx, settings.offline_after_s)
+            for alert in raised:
+                print(f"{alert.kind:<16} {alert.subject:<24} {alert.message}")
+    finally:
+        influx.close()
+    print(f"{len(raised)} new alerts")
+    return 0
+
+
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -295,6 +385,98 @@ def _api(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         log_level="warning",
     )
+    return 0
+
+
+def _add_grafana_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    grafana = commands.add_parser(
+        "grafana",
+        help="dashboards and alert rules as code: build, check, push, preview (docs/grafana.md)",
+    )
+    grafana.add_argument(
+        "--root", type=Path, default=Path("grafana"), help="the grafana/ folder (default ./grafana)"
+    )
+    actions = grafana.add_subparsers(required=True, metavar="ACTION")
+    actions.add_parser(
+        "build", help="write grafana/dashboards/*.json and the alert rules from the code"
+    ).set_defaults(run=_grafana_build)
+    actions.add_parser(
+        "check", help="exit 1 if the committed files differ from what the code builds"
+    ).set_defaults(run=_grafana_check)
+    push = actions.add_parser(
+        "push", help="upload datasource, dashboards and alert rules to a running Grafana"
+    )
+    push.add_argument("--url", required=True, help="e.g. https://grafana.example.org")
+    push.add_argument(
+        "--token",
+        default=os.environ.get("ISANFARM_GRAFANA_TOKEN"),
+        help="service-account token (default: $ISANFARM_GRAFANA_TOKEN)",
+    )
+    push.set_defaults(run=_grafana_push)
+    preview = actions.add_parser(
+        "preview", help="PNG per dashboard of its panels' query results (ISANFARM_INFLUX_*)"
+    )
+    preview.add_argument("--out", type=Path, default=Path("state/preview"))
+    preview.add_argument("--farm", required=True)
+    preview.add_argument("--field", default="field-01", help="site of the cassava dashboard")
+    preview.add_argument("--barn", default="barn-01", help="site of the cattle dashboard")
+    preview.add_argument("--hours", type=float, default=168, help="time range (default 7 days)")
+    preview.set_defaults(run=_grafana_preview)
+
+
+def _grafana_build(args: argparse.Namespace) -> int:
+    from isanfarm.dashboards import build
+
+    for path in build.write(args.root):
+        print(path)
+    return 0
+
+
+def _grafana_check(args: argparse.Namespace) -> int:
+    from isanfarm.dashboards import build
+
+    stale = build.stale(args.root)
+    for path in stale:
+        print(f"out of date: {path}", file=sys.stderr)
+    if stale:
+        print("run `isanfarm grafana build` and commit the result", file=sys.stderr)
+    return 1 if stale else 0
+
+
+def _grafana_push(args: argparse.Namespace) -> int:
+    from isanfarm.dashboards import push
+
+    try:
+        report = push.push(push.connect(args.url, args.token), args.root)
+    except push.PushError as exc:
+        print(f"isanfarm grafana push: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"pushed datasources {report.datasources}, dashboards {report.dashboards}, "
+        f"{len(report.alert_rules)} alert rules; created: {report.created or 'nothing'}"
+    )
+    return 0
+
+
+def _grafana_preview(args: argparse.Namespace) -> int:
+    import time
+
+    from isanfarm.dashboards import build
+    from isanfarm.dashboards.panels import TimeRange
+    from isanfarm.dashboards.preview import influx_from_environment, render_all
+
+    end_ms = int(time.time() * 1000)
+    window = TimeRange(end_ms - int(args.hours * 3_600_000), end_ms)
+    influx = influx_from_environment()
+    try:
+        dashboards = build.load_dashboards(args.root)
+        paths = render_all(
+            dashboards, influx.query, args.farm, window, args.out, args.field, args.barn
+        )
+    finally:
+        influx.close()
+    for path in paths:
+        print(path)
     return 0
 
 

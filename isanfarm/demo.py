@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from edge.config import MqttConfig, mqtt_config
+from edge.config import EdgeConfig, MqttConfig, mqtt_config
 from ingest.admin import setup_database
 from ingest.points import TELEMETRY_MEASUREMENT
 from ingest.settings import IngestSettings
@@ -44,7 +44,7 @@ def run_simulation(args: argparse.Namespace, stop: threading.Event) -> int:
         return modes.fleet(args, mqtt, stop)
     if args.scenario is not None:
         return modes.live_scenario(args, mqtt, stop)
-    with _fleet(args, mqtt, args.state_dir) as fleet:
+    with _fleet(args, _configs(args, mqtt, args.state_dir)) as fleet:
         while not stop.wait(PROGRESS_EVERY_S):
             _print_progress(fleet, stored=None)
     return 0
@@ -63,20 +63,24 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         # Database, raw and rollup retention policies, as an operator's `ingest setup-db`.
         setup_database(influx, IngestSettings())
         api_port = _port(args.api_port)
+        registry_url = f"sqlite:///{state_dir}/registry.sqlite3"
+        configs = _configs(args, MqttConfig(port=mosquitto.port), state_dir / "devices")
+        api_key = _register(registry_url, configs)
         env = {
             **os.environ,
             "ISANFARM_MQTT_HOST": "127.0.0.1",
             "ISANFARM_MQTT_PORT": str(mosquitto.port),
             "ISANFARM_INFLUX_URL": influxdb.url,
             "ISANFARM_INFLUX_DATABASE": influx.settings.database,
+            "ISANFARM_DATABASE_URL": registry_url,
         }
         # Entered before the fleet, so they are stopped after it (ExitStack unwinds in reverse).
         running.enter_context(_child("ingest", ["ingest"], env, state_dir))
         running.enter_context(_child("api", ["api", "--port", str(api_port)], env, state_dir))
-        fleet = running.enter_context(
-            _fleet(args, MqttConfig(port=mosquitto.port), state_dir / "devices")
+        fleet = running.enter_context(_fleet(args, configs))
+        _print_where_to_look(
+            api_port, influxdb.url, influx.settings.database, state_dir, api_key, configs
         )
-        _print_where_to_look(api_port, influxdb.url, influx.settings.database, state_dir)
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stop.wait(PROGRESS_EVERY_S):
             _print_progress(fleet, stored=_stored_per_device(influx))
@@ -87,14 +91,33 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
     return 0
 
 
-@contextmanager
-def _fleet(args: argparse.Namespace, mqtt: MqttConfig, state_dir: Path) -> Iterator[SimulatedFleet]:
+def _configs(args: argparse.Namespace, mqtt: MqttConfig, state_dir: Path) -> list[EdgeConfig]:
     layout = FarmLayout(args.farm_id, args.fields, args.barns, args.seed, args.interval)
+    return device_configs(layout, mqtt, state_dir)
+
+
+def _register(registry_url: str, configs: list[EdgeConfig]) -> str:
+    """The demo farm in the registry, so the API serves it; returns a read key for it."""
+    from api.registry.db import make_engine, migrate, session_factory
+    from api.registry.seed import register_simulated_farm
+
+    engine = make_engine(registry_url)
+    migrate(engine)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            planting = simulation_start(365).date()
+            return register_simulated_farm(session, "demo-coop", configs, planting)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _fleet(args: argparse.Namespace, configs: list[EdgeConfig]) -> Iterator[SimulatedFleet]:
     start = simulation_start(args.days_back)
     clock = AcceleratedClock(int(start.timestamp() * 1000), args.speed)
-    fleet = SimulatedFleet(device_configs(layout, mqtt, state_dir), clock)
+    fleet = SimulatedFleet(configs, clock)
     print(
-        f"simulating {len(fleet.agents)} devices of farm {layout.farm_id!r} from "
+        f"simulating {len(fleet.agents)} devices of farm {args.farm_id!r} from "
         f"{start:%Y-%m-%d %H:%M} UTC at {args.speed:g}x, a reading every {args.interval:g} s "
         "of device time",
         flush=True,
@@ -144,7 +167,15 @@ def _stored_per_device(influx: InfluxV1) -> dict[str, int]:
     return {tags["device"]: row["count"] for tags, row in series_rows(results[0])}
 
 
-def _print_where_to_look(api_port: int, influx_url: str, database: str, state_dir: Path) -> None:
+def _print_where_to_look(
+    api_port: int,
+    influx_url: str,
+    database: str,
+    state_dir: Path,
+    api_key: str,
+    configs: list[EdgeConfig],
+) -> None:
+    device = configs[0].device.device_id
     print(
         "\n".join(
             [
@@ -152,7 +183,9 @@ def _print_where_to_look(api_port: int, influx_url: str, database: str, state_di
                 "isanfarm demo is running. Where to look:",
                 f"  API docs       http://127.0.0.1:{api_port}/docs",
                 f"  health         http://127.0.0.1:{api_port}/health",
-                f"  latest reading http://127.0.0.1:{api_port}/v1/devices/field-01-node/latest",
+                f"  API key        {api_key}  (read access to the demo cooperative)",
+                f"  latest reading curl -H 'Authorization: Bearer {api_key}' "
+                f"http://127.0.0.1:{api_port}/v1/devices/{device}/latest",
                 f"  InfluxDB       {influx_url}  database '{database}' "
                 f"(influx -port {influx_url.rsplit(':', 1)[1]} -database {database})",
                 f"  logs and data  {state_dir}",

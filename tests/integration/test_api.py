@@ -1,64 +1,325 @@
-"""The API's health check and its error shape, against the real servers."""
+"""The cooperative API against real databases: the registry on SQLite and on PostgreSQL (where
+one is reachable), time series in a real InfluxDB. Two cooperatives; every endpoint is checked
+for what one cooperative's key can see and change of the other's."""
 
 from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.alerts import evaluate
 from api.main import create_app
+from api.registry.importer import RegistryImportError, import_csv
 from api.settings import ApiSettings
+from ingest.points import status_line, telemetry_line
+from isanfarm.contract import DeviceStatus, Telemetry
 from isanfarm.influx import InfluxV1
 from isanfarm.services import LocalMosquitto, free_port
 from isanfarm.settings import InfluxSettings, MqttSettings
+from tests.api_world import World, seed, write_forecasts
+from tests.registry_databases import database_urls
 
 pytestmark = pytest.mark.integration
+NOW_MS = __import__("time").time_ns() // 1_000_000
 
 
-def test_health_is_ok_when_broker_and_database_answer(
-    mosquitto: LocalMosquitto, influx: InfluxV1
-) -> None:
-    settings = ApiSettings(mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings)
-    with TestClient(create_app(settings)) as api:
-        response = api.get("/health")
-    assert response.status_code == 200
-    assert response.json()["status"] == "ok"
-
-
-def test_health_names_what_is_unreachable_with_503(mosquitto: LocalMosquitto) -> None:
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    settings = ApiSettings(
-        mqtt=MqttSettings(port=mosquitto.port), influx=InfluxSettings(url=nowhere)
+@pytest.fixture(params=database_urls())
+def api_settings(
+    request: pytest.FixtureRequest, mosquitto: LocalMosquitto, influx: InfluxV1, tmp_path: Path
+) -> ApiSettings:
+    url, drop = request.param(tmp_path)
+    request.addfinalizer(drop)
+    return ApiSettings(
+        mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings, database_url=url
     )
-    with TestClient(create_app(settings)) as api:
-        response = api.get("/health")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "degraded"
-    assert body["broker"]["reachable"] is True
-    assert body["database"] == {"reachable": False, "address": nowhere}
 
 
-def test_errors_are_problem_details_naming_the_field(
-    mosquitto: LocalMosquitto, influx: InfluxV1
+@pytest.fixture
+def client(api_settings: ApiSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def world(client: TestClient, influx: InfluxV1) -> World:
+    world = seed(client.app)  # type: ignore[arg-type]
+    for coop in ("coop-a", "coop-b"):
+        farm = f"{coop}-farm1"
+        influx.write(
+            [
+                telemetry_line(
+                    Telemetry(
+                        farm,
+                        f"{farm}-fnode",
+                        1,
+                        NOW_MS - 60_000,
+                        {"soil_moisture_30cm": 5.0, "battery_voltage": 12.6},
+                        f"{farm}-f1",
+                    ),
+                    NOW_MS,
+                ),
+                telemetry_line(
+                    Telemetry(
+                        farm,
+                        f"{farm}-bnode",
+                        1,
+                        NOW_MS - 60_000,
+                        {"air_temperature": 35.0, "relative_humidity": 70.0},
+                        f"{farm}-h1",
+                    ),
+                    NOW_MS,
+                ),
+                status_line(DeviceStatus(farm, f"{farm}-fnode", "online", NOW_MS), NOW_MS * 10**6),
+            ]
+        )
+        write_forecasts(influx, coop)
+    return world
+
+
+B_RESOURCES = [
+    "/v1/cooperatives/coop-b",
+    "/v1/farms/coop-b-farm1",
+    "/v1/fields/coop-b-farm1-f1",
+    "/v1/fields/coop-b-farm1-f1/telemetry?resolution=raw",
+    "/v1/fields/coop-b-farm1-f1/forecast",
+    "/v1/herds/coop-b-farm1-h1",
+    "/v1/herds/coop-b-farm1-h1/telemetry?resolution=raw",
+    "/v1/herds/coop-b-farm1-h1/forecast",
+    "/v1/animals/coop-b-farm1-cow1",
+    "/v1/devices/coop-b-farm1-fnode",
+    "/v1/devices/coop-b-farm1-fnode/latest",
+    "/v1/cooperatives/coop-b/summary",
+    "/v1/cooperatives/coop-b/harvest-plan",
+]
+
+
+@pytest.mark.parametrize("path", B_RESOURCES)
+def test_a_cooperative_cannot_read_anything_of_another_and_cannot_tell_it_exists(
+    client: TestClient, world: World, path: str
 ) -> None:
-    settings = ApiSettings(mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings)
-    with TestClient(create_app(settings)) as api:
-        unknown = api.get("/v1/devices/never-seen/latest")
-        invalid = api.get("/v1/devices/Bad%20Id/latest")
-    assert unknown.status_code == 404
-    assert unknown.headers["content-type"] == "application/problem+json"
-    assert unknown.json()["detail"] == "no readings stored for device 'never-seen'"
-    assert invalid.status_code == 422
-    assert invalid.json()["field"] == "path.device_id"
+    assert client.get(path, headers=world.auth("b-admin")).status_code == 200
+    foreign = client.get(path, headers=world.auth("a-admin"))
+    unknown = client.get(path.replace("coop-b", "coop-z"), headers=world.auth("a-admin"))
+    assert foreign.status_code == unknown.status_code == 404
+    assert foreign.headers["content-type"] == "application/problem+json"
+    assert set(foreign.json()) == {"type", "title", "status", "detail", "field"}
 
 
-def test_a_database_outage_is_a_503_without_internals(mosquitto: LocalMosquitto) -> None:
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/v1/cooperatives", "id"),
+        ("/v1/farms", "cooperative_id"),
+        ("/v1/fields", "cooperative_id"),
+        ("/v1/herds", "cooperative_id"),
+        ("/v1/animals", "cooperative_id"),
+        ("/v1/devices", "cooperative_id"),
+    ],
+)
+def test_lists_hold_only_the_callers_cooperative_and_everything_for_the_operator(
+    client: TestClient, world: World, path: str, key: str
+) -> None:
+    own = client.get(path, headers=world.auth("a-read")).json()
+    assert own["total"] == len(own["items"]) > 0
+    assert {item[key] for item in own["items"]} == {"coop-a"}
+    everyone = client.get(path, headers=world.auth("operator")).json()
+    assert {item[key] for item in everyone["items"]} == {"coop-a", "coop-b"}
+
+
+def test_a_cooperative_cannot_write_into_another(client: TestClient, world: World) -> None:
+    field = {
+        "id": "coop-a-f9",
+        "farm_id": "coop-b-farm1",
+        "name": "x",
+        "area_rai": 3,
+        "variety": "KU50",
+        "planting_date": "2026-05-01",
+        "soil": "loamy_sand",
+    }
+    assert client.post("/v1/fields", json=field, headers=world.auth("a-admin")).status_code == 404
+    farm = {"id": "coop-a-f9", "cooperative_id": "coop-b", "name": "x"}
+    assert client.post("/v1/farms", json=farm, headers=world.auth("a-admin")).status_code == 404
+    b_alert = _raise_alerts(client, "coop-b")
+    ack = client.post(f"/v1/alerts/{b_alert}/acknowledge", headers=world.auth("a-admin"))
+    assert ack.status_code == 404
+    assert client.get("/v1/fields/coop-a-f9", headers=world.auth("operator")).status_code == 404
+
+
+def test_keys_are_required_and_read_keys_cannot_change_anything(
+    client: TestClient, world: World
+) -> None:
+    assert client.get("/v1/farms").status_code == 401
+    bad = client.get("/v1/farms", headers={"Authorization": "Bearer isf_0000_nope"})
+    assert bad.status_code == 401
+    assert bad.headers["www-authenticate"] == "Bearer"
+    farm = {"id": "coop-a-farm2", "name": "New member"}
+    assert client.post("/v1/farms", json=farm, headers=world.auth("a-read")).status_code == 403
+    created = client.post("/v1/farms", json=farm, headers=world.auth("a-admin"))
+    assert created.status_code == 201
+    assert created.json()["cooperative_id"] == "coop-a"
+
+
+def test_a_cooperative_creates_ids_in_its_own_namespace(client: TestClient, world: World) -> None:
+    outside = client.post(
+        "/v1/farms", json={"id": "farm-x", "name": "x"}, headers=world.auth("a-admin")
+    )
+    assert outside.status_code == 422
+    assert outside.json()["field"] == "id"
+    again = client.post(
+        "/v1/farms", json={"id": "coop-a-farm1", "name": "x"}, headers=world.auth("a-admin")
+    )
+    assert again.status_code == 409
+
+
+def test_fields_show_area_in_rai_and_hectares(client: TestClient, world: World) -> None:
+    field = client.get("/v1/fields/coop-a-farm1-f1", headers=world.auth("a-read")).json()
+    assert (field["area_rai"], field["area_ha"]) == (25.0, 4.0)
+
+
+def test_device_status_and_latest_readings(client: TestClient, world: World) -> None:
+    device = client.get("/v1/devices/coop-a-farm1-fnode", headers=world.auth("a-read")).json()
+    assert device["status"]["online"] is True
+    assert device["status"]["battery_v"] == 12.6
+    silent = client.get("/v1/devices/coop-a-farm1-bnode", headers=world.auth("a-read")).json()
+    assert silent["status"]["online"] is None
+    latest = client.get("/v1/devices/coop-a-farm1-fnode/latest", headers=world.auth("a-read"))
+    readings = {r["sensor"]: r for r in latest.json()["readings"]}
+    assert readings["soil_moisture_30cm"]["value"] == 5.0
+    assert readings["soil_moisture_30cm"]["unit"] == "%VWC"
+
+
+def test_field_forecast_harvest_plan_and_weekly_summary(client: TestClient, world: World) -> None:
+    auth = world.auth("a-read")
+    forecast = client.get("/v1/fields/coop-a-farm1-f1/forecast", headers=auth).json()
+    candidates = forecast["candidates"]
+    assert [c["yield_t_ha"] for c in candidates] == [30.0, 32.0, 33.0]
+    assert candidates[1]["yield_t_rai"] == pytest.approx(32.0 / 6.25, abs=0.001)
+    assert forecast["model_version"] == "test-1"
+    (plan,) = client.get("/v1/cooperatives/coop-a/harvest-plan", headers=auth).json()
+    assert plan["recommended_date"] == candidates[1]["harvest_date"]
+    assert (plan["window_start"], plan["window_end"]) == (
+        candidates[1]["harvest_date"],
+        candidates[2]["harvest_date"],
+    )
+    (week,) = client.get("/v1/cooperatives/coop-a/summary", headers=auth).json()["weeks"]
+    assert (week["tonnes"], week["mean_starch_pct"], week["fields"]) == (128.0, 26.5, 1)
+    (animal,) = client.get("/v1/herds/coop-a-farm1-h1/forecast", headers=auth).json()
+    assert (animal["animal_id"], animal["days_to_target"]) == ("coop-a-farm1-cow1", 120)
+
+
+def test_csv_export_holds_the_callers_fields_only(client: TestClient, world: World) -> None:
+    response = client.get("/v1/forecasts.csv", headers=world.auth("a-read"))
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert {row["field_id"] for row in rows} == {"coop-a-farm1-f1"}
+    assert len(rows) == 3
+
+
+def _raise_alerts(client: TestClient, coop: str) -> int:
+    app = client.app
+    settings: ApiSettings = app.state.settings  # type: ignore[attr-defined]
+    with app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        evaluate(session, app.state.influx, settings.offline_after_s)  # type: ignore[attr-defined]
+    operator_view = client.get(
+        "/v1/alerts",
+        params={"kind": "soil_dry", "farm_id": f"{coop}-farm1"},
+        headers={"Authorization": f"Bearer {_operator_key(client)}"},
+    ).json()
+    return int(operator_view["items"][0]["id"])
+
+
+def _operator_key(client: TestClient) -> str:
+    from api.registry.keys import create_key
+
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        return create_key(session, None, "read", "test operator")
+
+
+def test_alerts_are_raised_once_listed_per_cooperative_and_acknowledged(
+    client: TestClient, world: World
+) -> None:
+    alert_id = _raise_alerts(client, "coop-a")
+    _raise_alerts(client, "coop-a")  # evaluating again raises nothing new
+    alerts = client.get("/v1/alerts", headers=world.auth("a-read")).json()["items"]
+    kinds = sorted((a["kind"], a["subject"]) for a in alerts)
+    assert kinds == [
+        ("device_offline", "coop-a-farm1-bnode"),
+        ("heat_stress", "coop-a-farm1-h1"),
+        ("soil_dry", "coop-a-farm1-f1"),
+    ]
+    assert (
+        client.post(f"/v1/alerts/{alert_id}/acknowledge", headers=world.auth("a-read")).status_code
+        == 403
+    )
+    acked = client.post(f"/v1/alerts/{alert_id}/acknowledge", headers=world.auth("a-admin"))
+    assert acked.json()["acknowledged_by"] == "a admin"
+    still_open = client.get("/v1/alerts", headers=world.auth("a-read")).json()["items"]
+    assert alert_id not in {a["id"] for a in still_open}
+
+
+def test_telemetry_raw_for_a_field(client: TestClient, world: World) -> None:
+    body = client.get(
+        "/v1/fields/coop-a-farm1-f1/telemetry",
+        params={"resolution": "raw"},
+        headers=world.auth("a-read"),
+    ).json()
+    (point,) = body["points"]
+    assert point["values"]["soil_moisture_30cm"] == 5.0
+    assert body["units"]["soil_moisture_30cm"] == "%VWC"
+    wrong = client.get(
+        "/v1/fields/coop-a-farm1-f1/telemetry",
+        params={"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"},
+        headers=world.auth("a-read"),
+    )
+    assert wrong.status_code == 422
+
+
+def test_health_reports_every_dependency(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["registry"]["reachable"] and body["database"]["reachable"]
+
+
+def test_a_database_outage_is_a_503_without_internals(
+    mosquitto: LocalMosquitto, tmp_path: Path
+) -> None:
     settings = ApiSettings(
         mqtt=MqttSettings(port=mosquitto.port),
         influx=InfluxSettings(url=f"http://127.0.0.1:{free_port()}"),
+        database_url=f"sqlite:///{tmp_path}/registry.sqlite3",
     )
     with TestClient(create_app(settings)) as api:
-        response = api.get("/v1/devices/f01-node/latest")
+        world = seed(api.app)  # type: ignore[arg-type]
+        assert api.get("/health").status_code == 503
+        response = api.get("/v1/devices/coop-a-farm1-fnode/latest", headers=world.auth("a-read"))
     assert response.status_code == 503
-    assert response.json()["title"] == "Database unavailable"
     assert "127.0.0.1" not in response.text
+
+
+def test_csv_import_reports_every_bad_row_and_imports_nothing(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    rows = (
+        "id,farm_id,name,area_rai,variety,planting_date,soil\n"
+        "coop-a-f2,coop-a-farm1,South plot,12.5,KU50,2026-05-01,loamy_sand\n"
+        "coop-a-f3,coop-a-farm1,East plot,-3,KU50,2026-05-01,loamy_sand\n"
+        "coop-a-f4,coop-z-farm9,West plot,8,R72,2026-13-01,sandy_loam\n"
+    )
+    path = tmp_path / "fields.csv"
+    path.write_text(rows)
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        with pytest.raises(RegistryImportError) as caught:
+            import_csv(session, "fields", path)
+    problems = caught.value.problems
+    assert problems[0].startswith("fields.csv row 3, column area_rai:")
+    assert any(p.startswith("fields.csv row 4, column planting_date:") for p in problems)
+    assert client.get("/v1/fields/coop-a-f2", headers=world.auth("a-read")).status_code == 404
+    path.write_text(rows.splitlines()[0] + "\n" + rows.splitlines()[1] + "\n")
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        assert import_csv(session, "fields", path) == 1
+    assert client.get("/v1/fields/coop-a-f2", headers=world.auth("a-read")).status_code == 200

@@ -3,12 +3,14 @@ on simulated farms, shows readings stored per device, and Ctrl-C stops all it st
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,15 @@ def test_the_demo_stores_readings_from_every_device_and_ctrl_c_stops_everything(
         text = output.read_text()
         assert re.search(r"API docs\s+http://127\.0\.0\.1:\d+/docs", text)
         assert re.search(r"InfluxDB\s+http://127\.0\.0\.1:\d+\s+database 'isanfarm'", text)
+        key = re.search(r"API key\s+(isf_\S+)", text)
+        api = re.search(r"API docs\s+(http://127\.0\.0\.1:\d+)/docs", text)
+        assert key and api, text
+        request = urllib.request.Request(
+            f"{api[1]}/v1/devices/field-01-node/latest",
+            headers={"Authorization": f"Bearer {key[1]}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["readings"], "the demo's API serves the stored readings"
         children = [int(pid) for pid in re.findall(r"\(pid (\d+),", text)]
         assert len(children) == 2, text
         demo.send_signal(signal.SIGINT)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.registry.seed import register_simulated_farm
 from api.settings import ApiSettings
 from edge.config import MqttConfig
 from isanfarm import contract
@@ -99,11 +100,22 @@ def test_the_api_returns_each_devices_latest_readings_with_units(
     published = sum(agent.stats.taken for agent in fleet.agents)
     wait_for(lambda: count_points(influx, "telemetry", "seq") == published, "all points stored")
 
-    settings = ApiSettings(mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings)
-    with TestClient(create_app(settings)) as api:
+    settings = ApiSettings(
+        mqtt=MqttSettings(port=mosquitto.port),
+        influx=influx.settings,
+        database_url=f"sqlite:///{tmp_path}/registry.sqlite3",
+    )
+    app = create_app(settings)
+    with app.state.sessions() as session, session.begin():
+        key = register_simulated_farm(
+            session, "coop-demo", [a.config for a in fleet.agents], date(2026, 5, 1)
+        )
+    with TestClient(app) as api:
         for agent in fleet.agents:
             device = agent.config.device.device_id
-            response = api.get(f"/v1/devices/{device}/latest")
+            response = api.get(
+                f"/v1/devices/{device}/latest", headers={"Authorization": f"Bearer {key}"}
+            )
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["farm_id"] == unique_id

@@ -1,0 +1,147 @@
+"""Alert rules, evaluated against the latest data; each raises at most one open alert per
+kind and subject, which stays until someone acknowledges it.
+
+Thresholds: soil dry when the 30 cm probe reads below the soil's wilting point plus 2 points
+(wilting points from shared/DOMAIN.md: loamy sand 4-8%, sandy loam / loam 8-14% VWC; the upper
+ends are used, a modelling choice); heat stress at THI >= 79, the "danger" category of the
+Livestock Weather Safety Index (DOMAIN.md); a device is offline when not heard from for
+``offline_after_s``; ingest rejects when a farm's messages were rejected in the last hour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.registry import models
+from api.timeseries import device_statuses
+from isanfarm import storage
+from isanfarm.influx import InfluxV1, series_rows
+
+WILTING_POINT_PCT = {"loamy_sand": 8.0, "sandy_loam": 14.0, "loam": 14.0}
+DRY_MARGIN_PCT = 2.0
+THI_DANGER = 79.0
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    cooperative_id: str
+    farm_id: str
+    kind: str
+    subject: str
+    message: str
+
+
+def thi(temperature_c: float, humidity_pct: float) -> float:
+    return 0.8 * temperature_c + humidity_pct / 100 * (temperature_c - 14.4) + 46.4
+
+
+def evaluate(session: Session, influx: InfluxV1, offline_after_s: float) -> list[models.Alert]:
+    """Raise the alerts that the data calls for and that are not already open."""
+    open_keys = {
+        (a.kind, a.subject)
+        for a in session.scalars(select(models.Alert).where(models.Alert.acknowledged_at.is_(None)))
+    }
+    raised = []
+    now = datetime.now(UTC)
+    for finding in _findings(session, influx, offline_after_s):
+        if (finding.kind, finding.subject) in open_keys:
+            continue
+        alert = models.Alert(**asdict(finding), raised_at=now)
+        session.add(alert)
+        raised.append(alert)
+        open_keys.add((finding.kind, finding.subject))
+    session.flush()
+    return raised
+
+
+def _findings(session: Session, influx: InfluxV1, offline_after_s: float) -> Iterator[Finding]:
+    yield from _dry_fields(session, influx)
+    yield from _hot_barns(session, influx)
+    yield from _offline_devices(session, influx, offline_after_s)
+    yield from _rejecting_farms(session, influx)
+
+
+def _latest(influx: InfluxV1, site: str, fields: list[str]) -> dict[str, float]:
+    columns = ", ".join(f'last("{f}") AS "{f}"' for f in fields)
+    statement = (
+        f'SELECT {columns} FROM "{storage.TELEMETRY}" WHERE "site" = $site AND time > now() - 6h'
+    )
+    rows = [row for _, row in series_rows(influx.query(statement, {"site": site})[0])]
+    return {f: rows[0][f] for f in fields if rows and rows[0].get(f) is not None}
+
+
+def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
+    for field in session.scalars(select(models.Field)):
+        latest = _latest(influx, field.id, ["soil_moisture_30cm"])
+        limit = WILTING_POINT_PCT.get(field.soil, 8.0) + DRY_MARGIN_PCT
+        moisture = latest.get("soil_moisture_30cm")
+        if moisture is not None and moisture < limit:
+            yield Finding(
+                field.cooperative_id,
+                field.farm_id,
+                "soil_dry",
+                field.id,
+                f"soil at 30 cm is {moisture:.1f}% VWC, below {limit:.0f}% for {field.soil}",
+            )
+
+
+def _hot_barns(session: Session, influx: InfluxV1) -> Iterator[Finding]:
+    for herd in session.scalars(select(models.Herd)):
+        latest = _latest(influx, herd.id, ["air_temperature", "relative_humidity"])
+        if len(latest) == 2:
+            index = thi(latest["air_temperature"], latest["relative_humidity"])
+            if index >= THI_DANGER:
+                yield Finding(
+                    herd.cooperative_id,
+                    herd.farm_id,
+                    "heat_stress",
+                    herd.id,
+                    f"barn THI is {index:.0f} (danger from {THI_DANGER:.0f})",
+                )
+
+
+def _offline_devices(
+    session: Session, influx: InfluxV1, offline_after_s: float
+) -> Iterator[Finding]:
+    devices = list(session.scalars(select(models.Device)))
+    statuses = device_statuses(influx, [d.id for d in devices])
+    now_ms = time.time() * 1000
+    for device in devices:
+        status = statuses[device.id]
+        silent = (
+            status.last_seen_ms is None or now_ms - status.last_seen_ms > offline_after_s * 1000
+        )
+        if silent or status.state == "offline":
+            yield Finding(
+                device.cooperative_id,
+                device.farm_id,
+                "device_offline",
+                device.id,
+                f"device {device.id} has not been heard from in {offline_after_s / 3600:.0f} h"
+                if silent
+                else f"device {device.id} went offline",
+            )
+
+
+def _rejecting_farms(session: Session, influx: InfluxV1) -> Iterator[Finding]:
+    for farm in session.scalars(select(models.Farm)):
+        statement = (
+            f'SELECT count("payload_bytes") FROM "{storage.INGEST_REJECTS}" '
+            f'WHERE time > now() - 1h AND "topic" =~ /^isanfarm\\/v1\\/{farm.id}\\//'
+        )
+        rows = [row for _, row in series_rows(influx.query(statement)[0])]
+        count = int(rows[0]["count"]) if rows else 0
+        if count:
+            yield Finding(
+                farm.cooperative_id,
+                farm.id,
+                "ingest_rejects",
+                farm.id,
+                f"{count} messages from farm {farm.id} were rejected in the last hour",
+            )

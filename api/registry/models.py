@@ -1,0 +1,113 @@
+"""Registry tables (SQLAlchemy 2). Ids are contract ids (lower-case slugs), the same ones that
+appear in MQTT topics and InfluxDB tags, so a row and its telemetry join by name."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(64)
+RAI_PER_HA = 6.25
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Cooperative(Base):
+    __tablename__ = "cooperatives"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    province: Mapped[str] = mapped_column(String(100))
+
+
+class Farm(Base):
+    __tablename__ = "farms"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str | None] = mapped_column(String(100))
+
+
+class Field(Base):
+    __tablename__ = "fields"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    farm_id: Mapped[str] = mapped_column(ForeignKey("farms.id"), index=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    area_rai: Mapped[float] = mapped_column(Float)
+    variety: Mapped[str] = mapped_column(String(50))
+    planting_date: Mapped[date] = mapped_column(Date)
+    soil: Mapped[str] = mapped_column(String(50))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+
+    @property
+    def area_ha(self) -> float:
+        return round(self.area_rai / RAI_PER_HA, 4)
+
+
+class Herd(Base):
+    __tablename__ = "herds"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    farm_id: Mapped[str] = mapped_column(ForeignKey("farms.id"), index=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Animal(Base):
+    __tablename__ = "animals"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the ear-tag id
+    herd_id: Mapped[str] = mapped_column(ForeignKey("herds.id"), index=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    breed: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    target_weight_kg: Mapped[float] = mapped_column(Float)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the device_id of its topics
+    farm_id: Mapped[str] = mapped_column(ForeignKey("farms.id"), index=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # cassava_field or cattle_barn
+    site: Mapped[str] = mapped_column(ID)  # the field or herd id it stands in
+    credentials_ref: Mapped[str | None] = mapped_column(String(200))
+
+
+class ApiKey(Base):
+    """Only a hash of the secret is stored; ``prefix`` finds the row without scanning."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    #: None: an operator key for the whole platform.
+    cooperative_id: Mapped[str | None] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # read or admin
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    farm_id: Mapped[str] = mapped_column(ForeignKey("farms.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # soil_dry, heat_stress, device_offline, ...
+    subject: Mapped[str] = mapped_column(ID)  # the field, herd or device concerned
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))

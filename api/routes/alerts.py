@@ -1,0 +1,56 @@
+"""Alerts: soil dry, heat stress, device offline, ingest rejects; listed and acknowledged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import ColumnElement
+
+from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.registry import models
+from api.schemas import Alert, Id, Page
+from api.scope import NOT_FOUND, Limit, Offset, get_visible, list_visible
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+AlertId = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", examples=["17"])]
+
+
+@router.get("", response_model=Page[Alert])
+def list_alerts(
+    principal: PrincipalDep,
+    session: SessionDep,
+    state: Annotated[Literal["open", "acknowledged", "all"], Query()] = "open",
+    kind: Annotated[str | None, Query(max_length=30, examples=["soil_dry"])] = None,
+    farm_id: Annotated[Id | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[Alert]:
+    filters: list[ColumnElement[bool]] = []
+    if state == "open":
+        filters.append(models.Alert.acknowledged_at.is_(None))
+    elif state == "acknowledged":
+        filters.append(models.Alert.acknowledged_at.is_not(None))
+    if kind is not None:
+        filters.append(models.Alert.kind == kind)
+    if farm_id is not None:
+        filters.append(models.Alert.farm_id == farm_id)
+    items, total = list_visible(session, models.Alert, principal, filters, limit, offset)
+    return Page(
+        items=[Alert.model_validate(a) for a in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/{alert_id}/acknowledge",
+    response_model=Alert,
+    responses=NOT_FOUND,
+)
+def acknowledge(alert_id: AlertId, principal: AdminDep, session: SessionDep) -> Alert:
+    """Idempotent: acknowledging twice keeps the first acknowledgement."""
+    alert = get_visible(session, models.Alert, int(alert_id), principal)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = datetime.now(UTC)
+        alert.acknowledged_by = principal.label
+    return Alert.model_validate(alert)

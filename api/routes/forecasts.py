@@ -1,0 +1,209 @@
+"""Forecasts: per field, the cooperative's weekly deliveries, harvest windows, herds, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from api.deps import InfluxDep, PrincipalDep, SessionDep
+from api.registry import models
+from api.registry.keys import Principal
+from api.schemas import (
+    AnimalForecast,
+    CassavaForecast,
+    CooperativeSummary,
+    FieldForecast,
+    HarvestWindow,
+    WeekSummary,
+)
+from api.scope import NOT_FOUND, get_visible
+from api.timeseries import (
+    cassava_forecasts,
+    cattle_forecasts,
+    latest_cassava_issue,
+    local_date,
+    ms_to_datetime,
+)
+from isanfarm.contract import ID_PATTERN
+
+router = APIRouter(prefix="/v1", tags=["forecasts"])
+PathId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001-f1"])]
+RAI_PER_HA = 6.25
+#: Candidates within this share of the best revenue make up the harvest window.
+WINDOW_SHARE = 0.95
+
+
+@router.get("/fields/{field_id}/forecast", response_model=FieldForecast, responses=NOT_FOUND)
+def field_forecast(
+    field_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+) -> FieldForecast:
+    """Yield and starch at each candidate harvest date, with 80% intervals (p10..p90)."""
+    field = get_visible(session, models.Field, field_id, principal)
+    forecast = _forecasts(influx, [field.id]).get(field.id)
+    if forecast is None:
+        raise HTTPException(404, f"no forecast issued for field {field_id!r} yet")
+    return forecast
+
+
+@router.get(
+    "/cooperatives/{cooperative_id}/summary",
+    response_model=CooperativeSummary,
+    responses=NOT_FOUND,
+)
+def cooperative_summary(
+    cooperative_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+) -> CooperativeSummary:
+    """Expected deliveries per week if every field is harvested on its recommended date."""
+    plan = _plan(session, influx, cooperative_id, principal)
+    weeks: dict[date, list[HarvestWindow]] = defaultdict(list)
+    for window in plan:
+        day = window.recommended_date
+        weeks[day - timedelta(days=day.weekday())].append(window)
+    return CooperativeSummary(
+        cooperative_id=cooperative_id,
+        weeks=[_week(start, windows) for start, windows in sorted(weeks.items())],
+    )
+
+
+@router.get(
+    "/cooperatives/{cooperative_id}/harvest-plan",
+    response_model=list[HarvestWindow],
+    responses=NOT_FOUND,
+)
+def harvest_plan(
+    cooperative_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+) -> list[HarvestWindow]:
+    """Per field: the best harvest date by expected revenue, and the window around it."""
+    return _plan(session, influx, cooperative_id, principal)
+
+
+@router.get("/herds/{herd_id}/forecast", response_model=list[AnimalForecast], responses=NOT_FOUND)
+def herd_forecast(
+    herd_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+) -> list[AnimalForecast]:
+    """Days to target weight per animal, from the newest forecast of each."""
+    herd = get_visible(session, models.Herd, herd_id, principal)
+    return [
+        AnimalForecast(
+            animal_id=tags["animal"],
+            weight_kg=row["weight_kg"],
+            target_weight_kg=row["target_weight_kg"],
+            daily_gain_kg=row["daily_gain_kg"],
+            days_to_target=row["days_to_target"],
+            days_to_target_p10=row["days_to_target_p10"],
+            days_to_target_p90=row["days_to_target_p90"],
+            market_date=local_date(int(row["market_date_ms"])),
+            heat_stress_risk=row["heat_stress_risk"],
+            model_version=tags["model_version"],
+            issued_at=ms_to_datetime(row["time"]),
+        )
+        for tags, row in cattle_forecasts(influx, herd.id)
+    ]
+
+
+@router.get(
+    "/forecasts.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per field and date"}},
+)
+def forecasts_csv(principal: PrincipalDep, session: SessionDep, influx: InfluxDep) -> Response:
+    """The newest forecast of every field the key can see, for a spreadsheet."""
+    query = select(models.Field)
+    if not principal.is_operator:
+        query = query.where(models.Field.cooperative_id == principal.cooperative_id)
+    fields = {f.id: f for f in session.scalars(query)}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = list(CassavaForecast.model_fields)
+    writer.writerow(["field_id", "farm_id", "model_version", "issued_at", *columns])
+    for field_id, forecast in sorted(_forecasts(influx, list(fields)).items()):
+        for candidate in forecast.candidates:
+            values = candidate.model_dump()
+            writer.writerow(
+                [
+                    field_id,
+                    fields[field_id].farm_id,
+                    forecast.model_version,
+                    forecast.issued_at.isoformat(),
+                    *(values[c] for c in columns),
+                ]
+            )
+    return Response(out.getvalue(), media_type="text/csv")
+
+
+def _forecasts(influx: InfluxDep, field_ids: list[str]) -> dict[str, FieldForecast]:
+    issues = latest_cassava_issue(influx, field_ids)
+    out = {}
+    for field_id, rows in cassava_forecasts(influx, issues).items():
+        if rows:
+            out[field_id] = FieldForecast(
+                field_id=field_id,
+                model_version=rows[-1][0]["model_version"],
+                issued_at=ms_to_datetime(int(rows[-1][1]["issued_at_ms"])),
+                candidates=[_candidate(row) for _, row in rows],
+            )
+    return out
+
+
+def _candidate(row: dict[str, Any]) -> CassavaForecast:
+    return CassavaForecast(
+        harvest_date=local_date(row["time"]),
+        horizon_days=int(row["horizon_days"]),
+        yield_t_ha=row["yield_t_ha"],
+        yield_t_ha_p10=row["yield_t_ha_p10"],
+        yield_t_ha_p90=row["yield_t_ha_p90"],
+        yield_t_rai=round(row["yield_t_ha"] / RAI_PER_HA, 3),
+        starch_pct=row["starch_pct"],
+        starch_pct_p10=row["starch_pct_p10"],
+        starch_pct_p90=row["starch_pct_p90"],
+        tonnes=row["tonnes"],
+        revenue_thb=row["revenue_thb"],
+    )
+
+
+def _plan(
+    session: SessionDep, influx: InfluxDep, cooperative_id: str, principal: Principal
+) -> list[HarvestWindow]:
+    get_visible(session, models.Cooperative, cooperative_id, principal)
+    query = select(models.Field).where(models.Field.cooperative_id == cooperative_id)
+    fields = {f.id: f for f in session.scalars(query)}
+    plan = []
+    for field_id, forecast in sorted(_forecasts(influx, list(fields)).items()):
+        best = max(forecast.candidates, key=lambda c: c.revenue_thb)
+        good = [
+            c.harvest_date
+            for c in forecast.candidates
+            if c.revenue_thb >= WINDOW_SHARE * best.revenue_thb
+        ]
+        plan.append(
+            HarvestWindow(
+                field_id=field_id,
+                farm_id=fields[field_id].farm_id,
+                recommended_date=best.harvest_date,
+                window_start=min(good),
+                window_end=max(good),
+                tonnes=best.tonnes,
+                starch_pct=best.starch_pct,
+                revenue_thb=best.revenue_thb,
+            )
+        )
+    return plan
+
+
+def _week(start: date, windows: list[HarvestWindow]) -> WeekSummary:
+    tonnes = sum(w.tonnes for w in windows)
+    starch = sum(w.starch_pct * w.tonnes for w in windows) / tonnes if tonnes else 0.0
+    return WeekSummary(
+        week_start=start,
+        tonnes=round(tonnes, 2),
+        mean_starch_pct=round(starch, 2),
+        revenue_thb=round(sum(w.revenue_thb for w in windows), 0),
+        fields=len(windows),
+    )

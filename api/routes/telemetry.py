@@ -1,0 +1,79 @@
+"""Telemetry of a field or a barn (herd) over a time range, raw or rolled up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.deps import InfluxDep, PrincipalDep, SessionDep
+from api.registry import models
+from api.schemas import Telemetry, TelemetryPoint
+from api.scope import NOT_FOUND, get_visible
+from api.timeseries import ms_to_datetime, site_telemetry
+from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE
+
+router = APIRouter(prefix="/v1", tags=["telemetry"])
+SiteId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001-f1"])]
+Resolution = Annotated[
+    Literal["raw", "hour", "day"],
+    Query(description="raw readings, or hourly / daily (Thai day) rollups"),
+]
+Start = Annotated[datetime | None, Query(description="ISO 8601; default: 7 days before end")]
+End = Annotated[datetime | None, Query(description="ISO 8601; default: now")]
+UNITS = {name: spec.unit for name, spec in SENSOR_CATALOGUE.items()}
+TAGS = {"farm", "device", "site", "animal"}
+
+
+@router.get("/fields/{field_id}/telemetry", response_model=Telemetry, responses=NOT_FOUND)
+def field_telemetry(
+    field_id: SiteId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    influx: InfluxDep,
+    resolution: Resolution = "hour",
+    start: Start = None,
+    end: End = None,
+) -> Telemetry:
+    field = get_visible(session, models.Field, field_id, principal)
+    return _telemetry(influx, field.id, resolution, start, end)
+
+
+@router.get("/herds/{herd_id}/telemetry", response_model=Telemetry, responses=NOT_FOUND)
+def barn_telemetry(
+    herd_id: SiteId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    influx: InfluxDep,
+    resolution: Resolution = "hour",
+    start: Start = None,
+    end: End = None,
+) -> Telemetry:
+    herd = get_visible(session, models.Herd, herd_id, principal)
+    return _telemetry(influx, herd.id, resolution, start, end)
+
+
+def _telemetry(
+    influx: InfluxDep, site: str, resolution: str, start: datetime | None, end: datetime | None
+) -> Telemetry:
+    end = _utc(end) if end else datetime.now(UTC)
+    start = _utc(start) if start else end - timedelta(days=7)
+    if start >= end:
+        raise HTTPException(422, "start: must be before end")
+    points = []
+    for _, row in site_telemetry(influx, site, start, end, resolution):
+        animal = row.get("animal")
+        values = {
+            k: v
+            for k, v in row.items()
+            if k not in TAGS and k not in ("time", "seq", "received_ms") and not isinstance(v, str)
+        }
+        points.append(
+            TelemetryPoint(time=ms_to_datetime(row["time"]), values=values, animal_id=animal)
+        )
+    return Telemetry(site=site, resolution=resolution, units=UNITS, points=points)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

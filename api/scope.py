@@ -1,0 +1,55 @@
+"""Every registry read goes through here: a key sees its own cooperative and nothing else.
+
+Something outside the caller's cooperative is answered exactly like something that does not
+exist (404), so a key cannot even learn which ids other cooperatives use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import HTTPException, Query
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from api.registry.keys import Principal
+from api.registry.models import Base, Cooperative
+from api.schemas import Problem
+
+M = TypeVar("M", bound=Base)
+
+#: The documented 404 of every lookup by id.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "not found, or not your cooperative's"}
+}
+
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
+
+
+def cooperative_column(model: type[Base]) -> Any:
+    return Cooperative.id if model is Cooperative else model.cooperative_id  # type: ignore[attr-defined]
+
+
+def get_visible(session: Session, model: type[M], item_id: str | int, principal: Principal) -> M:
+    item = session.get(model, item_id)
+    if item is None or not principal.can_see(str(getattr(item, "cooperative_id", item_id))):
+        raise HTTPException(404, f"{model.__tablename__[:-1]} {item_id!r} not found")
+    return item
+
+
+def list_visible(
+    session: Session,
+    model: type[M],
+    principal: Principal,
+    filters: Sequence[ColumnElement[bool]],
+    limit: int,
+    offset: int,
+) -> tuple[list[M], int]:
+    conditions = list(filters)
+    if not principal.is_operator:
+        conditions.append(cooperative_column(model) == principal.cooperative_id)
+    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    query = select(model).where(*conditions).order_by(model.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+    return list(session.scalars(query)), total

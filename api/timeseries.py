@@ -1,0 +1,158 @@
+"""The API's reads from InfluxDB, one function per question. Ids reach InfluxQL as bound
+parameters, or (in regexes and SHOW statements, which take none) only after the contract's id
+check, whose alphabet has nothing to escape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from isanfarm import storage
+from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE
+from isanfarm.influx import InfluxV1, series_rows
+
+ICT = timedelta(hours=7)
+RESOLUTIONS = {
+    "raw": storage.TELEMETRY,
+    "hour": storage.TELEMETRY_HOURLY,
+    "day": storage.TELEMETRY_DAILY,
+}
+MAX_RAW_POINTS = 10_000
+
+
+def _ids_regex(ids: Sequence[str]) -> str:
+    for item in ids:
+        if not ID_PATTERN.fullmatch(item):
+            raise ValueError(f"{item!r} is not an id")
+    return "/^(" + "|".join(ids) + ")$/"
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: str | None
+    last_seen_ms: int | None
+    outbox_depth: int | None
+    battery_v: float | None
+
+
+def device_statuses(influx: InfluxV1, device_ids: Sequence[str]) -> dict[str, Status]:
+    """The newest status heartbeat and battery reading of each device."""
+    if not device_ids:
+        return {}
+    regex = _ids_regex(device_ids)
+    status_q = (
+        f'SELECT "state", "outbox_depth" FROM "{storage.DEVICE_STATUS}" '
+        f'WHERE "device" =~ {regex} GROUP BY "device" ORDER BY time DESC LIMIT 1'
+    )
+    battery_q = (
+        f'SELECT last("battery_voltage") AS "battery" FROM "{storage.TELEMETRY}" '
+        f'WHERE "device" =~ {regex} GROUP BY "device"'
+    )
+    status_result, battery_result = influx.query(f"{status_q}; {battery_q}")
+    statuses = {tags["device"]: row for tags, row in series_rows(status_result)}
+    batteries = {tags["device"]: row["battery"] for tags, row in series_rows(battery_result)}
+    out = {}
+    for device in device_ids:
+        row = statuses.get(device, {})
+        depth = row.get("outbox_depth")
+        out[device] = Status(
+            state=row.get("state"),
+            last_seen_ms=row.get("time"),
+            outbox_depth=None if depth is None else int(depth),
+            battery_v=batteries.get(device),
+        )
+    return out
+
+
+def latest_readings(influx: InfluxV1, device_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(sensor, row with time, value, seq, farm, animal) for every sensor the device reported."""
+    sensors = list(SENSOR_CATALOGUE)
+    statement = "; ".join(
+        f'SELECT last("{name}") AS "value", "seq", "farm", "animal" '
+        f'FROM "{storage.TELEMETRY}" WHERE "device" = $device'
+        for name in sensors
+    )
+    results = influx.query(statement, {"device": device_id})
+    return [
+        (name, row)
+        for name, result in zip(sensors, results, strict=True)
+        for _, row in series_rows(result)
+    ]
+
+
+def site_telemetry(
+    influx: InfluxV1, site: str, start: datetime, end: datetime, resolution: str
+) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    measurement = RESOLUTIONS[resolution]
+    source = (
+        f'"{measurement}"' if resolution == "raw" else f'"{storage.ROLLUP_POLICY}"."{measurement}"'
+    )
+    statement = (
+        f'SELECT * FROM {source} WHERE "site" = $site AND time >= $start AND time < $end '
+        f"ORDER BY time ASC LIMIT {MAX_RAW_POINTS}"
+    )
+    params = {"site": site, "start": start.isoformat(), "end": end.isoformat()}
+    return list(series_rows(influx.query(statement, params)[0]))
+
+
+def latest_cassava_issue(influx: InfluxV1, field_ids: Sequence[str]) -> dict[str, str]:
+    """The newest issue day per field (tag ``issued``)."""
+    if not field_ids:
+        return {}
+    statement = (
+        f'SELECT last("yield_t_ha") FROM "{storage.CASSAVA_FORECAST}" '
+        f'WHERE "field" =~ {_ids_regex(field_ids)} GROUP BY "field", "issued"'
+    )
+    newest: dict[str, str] = {}
+    for tags, _ in series_rows(influx.query(statement)[0]):
+        field, issued = tags["field"], tags["issued"]
+        newest[field] = max(newest.get(field, issued), issued)
+    return newest
+
+
+def cassava_forecasts(
+    influx: InfluxV1, issues: dict[str, str]
+) -> dict[str, list[tuple[dict[str, str], dict[str, Any]]]]:
+    """Every candidate harvest date of each field's newest issue, in date order."""
+    out: dict[str, list[tuple[dict[str, str], dict[str, Any]]]] = {f: [] for f in issues}
+    if not issues:
+        return out
+    clauses = " OR ".join(
+        f"(\"field\" = '{field}' AND \"issued\" = '{issued}')"
+        for field, issued in issues.items()
+        if ID_PATTERN.fullmatch(field) and _is_day(issued)
+    )
+    statement = (
+        f'SELECT * FROM "{storage.CASSAVA_FORECAST}" WHERE ({clauses}) '
+        'GROUP BY "field", "model_version" ORDER BY time ASC'
+    )
+    for tags, row in series_rows(influx.query(statement)[0]):
+        out[tags["field"]].append((tags, row))
+    return out
+
+
+def cattle_forecasts(influx: InfluxV1, herd_id: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    statement = (
+        f'SELECT * FROM "{storage.CATTLE_FORECAST}" WHERE "herd" = $herd '
+        'GROUP BY "animal", "model_version" ORDER BY time DESC LIMIT 1'
+    )
+    return list(series_rows(influx.query(statement, {"herd": herd_id})[0]))
+
+
+def local_date(ms: int) -> date:
+    """The Thai calendar day of a UTC instant."""
+    return (ms_to_datetime(ms) + ICT).date()
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
