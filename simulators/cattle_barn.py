@@ -1,50 +1,46 @@
 """A Wagyu barn's sensor node: barn climate, the herd's water meter and a walk-over scale.
 
-Figures from shared/DOMAIN.md: finishing Wagyu crosses weigh 300-800 kg and gain 0.6-1.0 kg/day;
-a finishing animal drinks 30-50 L/day in cool weather and 60-90 L/day in hot weather (NRC Beef);
-walk-over passes are noisy (+-1-3%), some partial (a hoof off the platform), and not every animal
-passes every day. THI is Thom's index as used by Mader et al. 2006. How much gain falls per THI
-unit above the alert threshold (75) is a modelling choice: 3% per unit here.
+The herd itself (growth, heat stress, intake) is ``simulators.herd``. The scale follows
+shared/DOMAIN.md: each pass is noisy (+-1-3%), some are partial (a hoof off the platform reads
+low), a few are doubled (two animals at once), and not every animal passes every day.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
+from simulators.herd import Herd, thi
 from simulators.reading import SimReading
 from simulators.weather import KoratWeather, local_day
 
+__all__ = ["CattleBarnSim", "thi"]
+
+#: Passes per animal per day (modelling choice: animals walk to water two or three times).
 PASSES_PER_DAY = 2.5
-PARTIAL_PASS_SHARE = 0.05
 SCALE_NOISE = 0.015
-THI_ALERT = 75.0
-GAIN_LOSS_PER_THI = 0.03
-
-
-def thi(temperature_c: float, relative_humidity_pct: float) -> float:
-    """Temperature-Humidity Index (Thom), as in shared/DOMAIN.md."""
-    t = temperature_c
-    return 0.8 * t + (relative_humidity_pct / 100) * (t - 14.4) + 46.4
-
-
-@dataclass(slots=True)
-class Animal:
-    animal_id: str
-    weight_kg: float
-    daily_gain_kg: float
+PARTIAL_PASS_SHARE = 0.05
+DOUBLED_PASS_SHARE = 0.005
+#: Under a roof: a little cooler than outside at midday, no sun on the sensor (modelling choice).
+ROOF_COOLING_C = 0.5
 
 
 class CattleBarnSim:
     """Deterministic under ``seed`` for the same sequence of reading times."""
 
-    def __init__(self, seed: int, start_ms: int, herd_size: int = 12) -> None:
+    def __init__(
+        self,
+        seed: int,
+        start_ms: int,
+        herd_size: int = 12,
+        breed: str = "wagyu_x_brahman",
+        feed: str = "standard",
+        weather_seed: int | None = None,
+    ) -> None:
         self._rng = random.Random(seed * 7919 + 2)
-        self.weather = KoratWeather(seed, first_day=local_day(start_ms) - 1)
-        self.herd = [
-            Animal(f"wagyu-{i + 1:03d}", self._rng.uniform(320, 700), self._rng.uniform(0.6, 1.0))
-            for i in range(herd_size)
-        ]
+        self.weather = KoratWeather(
+            seed if weather_seed is None else weather_seed, first_day=local_day(start_ms) - 1
+        )
+        self.herd = Herd(seed * 7919 + 3, herd_size, breed, feed)
         self._last_ms = start_ms
         self._water_total_l = self._rng.uniform(1_000, 50_000)
 
@@ -52,16 +48,11 @@ class CattleBarnSim:
         since = min(self._last_ms, ts_ms)
         dt_days = (ts_ms - since) / 86_400_000
         weather = self.weather.sample(ts_ms, since)
-        # Under a roof: a little cooler than outside at midday, no sun on the sensor.
-        temperature = weather.air_temperature_c - 0.5
+        temperature = weather.air_temperature_c - ROOF_COOLING_C
         humidity = weather.relative_humidity_pct
-        heat_factor = max(
-            0.0, 1 - GAIN_LOSS_PER_THI * max(0.0, thi(temperature, humidity) - THI_ALERT)
-        )
-        litres_per_head_day = min(90.0, max(30.0, 30 + 3 * (temperature - 20)))
-        self._water_total_l += litres_per_head_day * len(self.herd) * dt_days
-        for animal in self.herd:
-            animal.weight_kg += animal.daily_gain_kg * heat_factor * dt_days
+        thi_now = thi(temperature, humidity)
+        self._water_total_l += self.herd.water_litres_per_day(temperature, thi_now) * dt_days
+        self.herd.advance(dt_days, thi_now)
         self._last_ms = ts_ms
         climate = SimReading(
             {
@@ -75,11 +66,15 @@ class CattleBarnSim:
 
     def _scale_passes(self, dt_days: float) -> list[SimReading]:
         passes = []
-        for animal in self.herd:
+        animals = self.herd.animals
+        for animal in animals:
             if self._rng.random() >= PASSES_PER_DAY * dt_days:
                 continue
             reading = animal.weight_kg * (1 + self._rng.gauss(0, SCALE_NOISE))
-            if self._rng.random() < PARTIAL_PASS_SHARE:
+            draw = self._rng.random()
+            if draw < PARTIAL_PASS_SHARE:
                 reading *= self._rng.uniform(0.6, 0.85)
+            elif draw < PARTIAL_PASS_SHARE + DOUBLED_PASS_SHARE:
+                reading += self._rng.choice(animals).weight_kg
             passes.append(SimReading({"animal_weight": round(reading, 1)}, animal.animal_id))
         return passes

@@ -13,15 +13,27 @@ class AcceleratedClock:
     timestamp stays a plausible device time (never in the future) however long the demo runs.
     """
 
-    def __init__(self, start_ms: int, speed: float, catch_up_to_wall: bool = True) -> None:
+    def __init__(
+        self, start_ms: int, speed: float, catch_up_to_wall: bool = True, held: bool = False
+    ) -> None:
+        """``held``: the clock stands at ``start_ms`` until ``release`` (a fleet starts all its
+        agents first, so none begins with a backlog the others' start-up made)."""
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.start_ms = start_ms
         self.speed = speed
         self.catch_up_to_wall = catch_up_to_wall
         self._real_start = time.monotonic()
+        self._held = held
+
+    def release(self) -> None:
+        if self._held:
+            self._real_start = time.monotonic()
+            self._held = False
 
     def now_ms(self) -> int:
+        if self._held:
+            return self.start_ms
         accelerated = self.start_ms + int((time.monotonic() - self._real_start) * 1000 * self.speed)
         if self.catch_up_to_wall:
             return min(accelerated, time.time_ns() // 1_000_000)
