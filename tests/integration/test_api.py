@@ -323,3 +323,11 @@ def test_csv_import_reports_every_bad_row_and_imports_nothing(
     with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
         assert import_csv(session, "fields", path) == 1
     assert client.get("/v1/fields/coop-a-f2", headers=world.auth("a-read")).status_code == 200
+
+
+def test_the_docs_page_needs_no_internet(client: TestClient) -> None:
+    page = client.get("/docs").text
+    assert "/static/swagger/swagger-ui-bundle.js" in page
+    assert "cdn." not in page
+    assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "isanfarm API"
