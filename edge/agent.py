@@ -40,6 +40,8 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 FATAL_CONNECT_CODES = frozenset({134, 135, 138, 140})
 #: On a clean stop, how long the agent goes on sending what is stored while connected.
 DRAIN_ON_STOP_S = 3.0
+#: How far a clock that may be stepped is trusted to run before the sampler looks again.
+CLOCK_STEP_MS = 1000
 #: A message unacknowledged this long after a reconnect is published again from the outbox.
 RESEND_AFTER_S = 60.0
 
@@ -145,10 +147,25 @@ class EdgeAgent:
 
     def _sample_loop(self) -> None:
         interval_ms = int(self.config.device.interval_s * 1000)
-        due = -(-self.clock.now_ms() // interval_ms) * interval_ms  # next whole interval
-        while self.clock.wait_until(due, self._halt):
-            self.sample(due)
-            due += interval_ms
+        due = _next_whole(self.clock.now_ms(), interval_ms)
+        # A real clock can be stepped (NTP after a boot without RTC, or the operator): wait in
+        # short steps and re-align when it jumps, instead of sleeping until a time that moved
+        # away or firing a burst of readings stamped with times that never happened.
+        may_jump = getattr(self.clock, "may_jump", True)
+        while not self._halt.is_set():
+            now = self.clock.now_ms()
+            if may_jump and not due - 2 * interval_ms <= now <= due + 2 * interval_ms:
+                log.warning(
+                    "%s: device clock jumped by %+.0f s; sampling re-aligned",
+                    self._name, (now - due) / 1000,
+                )
+                due = _next_whole(now, interval_ms)
+            target = min(due, now + CLOCK_STEP_MS) if may_jump else due
+            if not self.clock.wait_until(target, self._halt):
+                return
+            if self.clock.now_ms() >= due:
+                self.sample(due)
+                due += interval_ms
 
     def sample(self, ts_ms: int) -> None:
         """Read every driver once and commit the results to the outbox."""
@@ -396,3 +413,8 @@ class EdgeAgent:
     @property
     def _status_topic(self) -> str:
         return contract.status_topic(self.config.device.farm_id, self.config.device.device_id)
+
+
+def _next_whole(now_ms: int, interval_ms: int) -> int:
+    """The next whole interval at or after ``now_ms``: readings line up across devices."""
+    return -(-now_ms // interval_ms) * interval_ms

@@ -13,6 +13,9 @@ class AcceleratedClock:
     timestamp stays a plausible device time (never in the future) however long the demo runs.
     """
 
+    #: Derived from a monotonic clock: it never steps, so the agent need not watch for jumps.
+    may_jump = False
+
     def __init__(
         self, start_ms: int, speed: float, catch_up_to_wall: bool = True, held: bool = False
     ) -> None:

@@ -4,7 +4,9 @@ for the shared readings, one per animal, impossible values and failing drivers c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge.agent import EdgeAgent
@@ -12,6 +14,7 @@ from edge.clock import WallClock
 from edge.clock_health import ClockHealth
 from edge.config import DeviceConfig, EdgeConfig, MqttConfig, OutboxConfig
 from edge.drivers.base import DriverError, Sample
+from edge.outbox import Outbox
 from isanfarm import contract
 
 NOW_MS = 1_795_000_000_000  # 2026-11-18
@@ -40,9 +43,11 @@ class Broken:
         return None
 
 
-def make_agent(tmp_path: Path, *drivers: object, max_readings: int = 1000) -> EdgeAgent:
+def make_agent(
+    tmp_path: Path, *drivers: object, max_readings: int = 1000, interval_s: float = 600
+) -> EdgeAgent:
     config = EdgeConfig(
-        device=DeviceConfig("korat-001", "f01-node", "field-01", 600),
+        device=DeviceConfig("korat-001", "f01-node", "field-01", interval_s),
         mqtt=MqttConfig(port=1),  # never connected in these tests
         state_dir=tmp_path,
         sensors=(),
@@ -125,3 +130,50 @@ def test_health_reports_depth_age_drops_and_errors(tmp_path: Path) -> None:
     health = agent.health()
     assert (health.outbox_depth, health.dropped, health.driver_errors) == (3, 2, 5)
     assert health.oldest_unsent_age_s > 0
+
+
+class SteppedClock:
+    """A wall-like clock that an operator or NTP can step while the agent runs. True time
+    advances only by waiting (a millisecond of real time per wait, straight to the time waited
+    for); ``offset_ms`` is the step."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.true_ms = now_ms
+        self.offset_ms = 0
+
+    def now_ms(self) -> int:
+        return self.true_ms + self.offset_ms
+
+    def wait_until(self, ts_ms: int, stop: threading.Event) -> bool:
+        advance = max(0, ts_ms - self.now_ms())
+        if stop.wait(0.001):
+            return False
+        self.true_ms += advance
+        return True
+
+
+def test_a_clock_stepped_back_a_day_does_not_stall_sampling(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, Fixed(Sample({"rain": 0.2})), interval_s=1)
+    clock = SteppedClock(NOW_MS)
+    agent.clock = clock
+    stop = threading.Event()
+    running = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    running.start()  # no broker answers on port 1: readings stay in the outbox
+    try:
+        wait_until(lambda: agent.stats.taken >= 3)
+        clock.offset_ms = -86_400_000  # NTP corrects a clock that ran a day ahead
+        taken = agent.stats.taken
+        wait_until(lambda: agent.stats.taken >= taken + 3)
+    finally:
+        stop.set()
+        running.join(10)
+    stored = Outbox(tmp_path / "outbox.sqlite").next_batch(1000)
+    stamps = [contract.decode_telemetry(i.topic, i.payload).ts_ms for i in stored]
+    assert stamps[-1] < NOW_MS - 86_000_000, "readings after the step carry the corrected time"
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "sampling stalled"
+        time.sleep(0.01)
