@@ -65,7 +65,8 @@ def test_the_demo_stores_readings_from_every_device_and_ctrl_c_stops_everything(
         assert re.search(r"InfluxDB\s+http://127\.0\.0\.1:\d+\s+database 'isanfarm'", text)
         key = re.search(r"API key\s+(isf_\S+)", text)
         api = re.search(r"API docs\s+(http://127\.0\.0\.1:\d+)/docs", text)
-        assert key and api, text
+        assert key, text
+        assert api, text
         request = urllib.request.Request(
             f"{api[1]}/v1/devices/field-01-node/latest",
             headers={"Authorization": f"Bearer {key[1]}"},
