@@ -1,5 +1,6 @@
-# Image for the server-side components (ingest, API). Not built or run on the machines this
-# project was developed on (no Docker engine there); see README.
+# Image for the server-side components (ingest, API, the demo simulator, `isanfarm grafana push`).
+# Not built or run on the machines this project was developed on (no Docker engine there);
+# docker-compose.yml uses it.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -10,5 +11,7 @@ COPY api api
 COPY models models
 COPY simulators simulators
 RUN pip install --no-cache-dir ".[server]"
+# The generated dashboards and alert rules, for `isanfarm grafana push --root /app/grafana`.
+COPY grafana grafana
 USER nobody
 ENTRYPOINT ["isanfarm"]

@@ -420,7 +420,10 @@ def _add_grafana_commands(commands: argparse._SubParsersAction[argparse.Argument
     preview.add_argument("--farm", required=True)
     preview.add_argument("--field", default="field-01", help="site of the cassava dashboard")
     preview.add_argument("--barn", default="barn-01", help="site of the cattle dashboard")
-    preview.add_argument("--hours", type=float, default=168, help="time range (default 7 days)")
+    preview.add_argument("--hours", type=float, default=168, help="hours back (default 7 days)")
+    preview.add_argument(
+        "--days-ahead", type=float, default=300, help="days ahead, for forecasts (default 300)"
+    )
     preview.set_defaults(run=_grafana_preview)
 
 
@@ -465,13 +468,15 @@ def _grafana_preview(args: argparse.Namespace) -> int:
     from isanfarm.dashboards.panels import TimeRange
     from isanfarm.dashboards.preview import influx_from_environment, render_all
 
-    end_ms = int(time.time() * 1000)
-    window = TimeRange(end_ms - int(args.hours * 3_600_000), end_ms)
+    now_ms = int(time.time() * 1000)
+    window = TimeRange(
+        now_ms - int(args.hours * 3_600_000), now_ms + int(args.days_ahead * 86_400_000)
+    )
     influx = influx_from_environment()
     try:
         dashboards = build.load_dashboards(args.root)
         paths = render_all(
-            dashboards, influx.query, args.farm, window, args.out, args.field, args.barn
+            dashboards, influx.query, args.farm, window, args.out, args.field, args.barn, now_ms
         )
     finally:
         influx.close()

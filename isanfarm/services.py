@@ -128,7 +128,8 @@ class BrokerTls:
 
 
 class LocalMosquitto(LocalServer):
-    """Anonymous by default; with ``users`` only those may connect, with ``tls`` over TLS."""
+    """Anonymous by default; with ``users`` only those may connect, with ``tls`` over TLS.
+    With ``acl_file`` (a Mosquitto ACL file) each user may use only the topics it grants."""
 
     name = "mosquitto"
     binary = "mosquitto"
@@ -139,10 +140,12 @@ class LocalMosquitto(LocalServer):
         port: int | None = None,
         users: Mapping[str, str] | None = None,
         tls: BrokerTls | None = None,
+        acl_file: Path | None = None,
     ) -> None:
         super().__init__(data_dir, port)
         self.users = dict(users or {})
         self.tls = tls
+        self.acl_file = acl_file
 
     def is_ready(self) -> bool:
         try:
@@ -182,7 +185,8 @@ class LocalMosquitto(LocalServer):
         tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
         for user, password in self.users.items():
             subprocess.run([tool, "-b", str(password_file), user, password], check=True)
-        return ["allow_anonymous false", f"password_file {password_file}"]
+        acl = [f"acl_file {self.acl_file}"] if self.acl_file is not None else []
+        return ["allow_anonymous false", f"password_file {password_file}", *acl]
 
     def _tls_lines(self) -> list[str]:
         if self.tls is None:

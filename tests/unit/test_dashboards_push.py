@@ -1,0 +1,160 @@
+"""``isanfarm grafana push`` against a fake Grafana HTTP API on loopback.
+
+The fake keeps datasources, folders, dashboards and alert rules by uid and answers 404 for what
+it does not have, as Grafana does. It is NOT a real Grafana: it checks that we send the right
+requests and that pushing twice changes nothing, not that Grafana accepts every detail.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from isanfarm.dashboards import build, push
+from tests.helpers import ROOT
+
+TOKEN = "glsa_test_token"
+ENV = {"ISANFARM_INFLUX_URL": "http://influxdb:8086", "ISANFARM_INFLUX_DATABASE": "isanfarm"}
+
+
+class FakeGrafana:
+    def __init__(self) -> None:
+        self.state: dict[str, dict[str, Any]] = {
+            "datasources": {},
+            "folders": {},
+            "dashboards": {},
+            "rules": {},
+        }
+        self.requests: list[tuple[str, str]] = []
+        self.authorizations: set[str | None] = set()
+
+
+def _handler(fake: FakeGrafana) -> type[BaseHTTPRequestHandler]:
+    routes = {
+        "/api/datasources/uid/": "datasources",
+        "/api/folders/": "folders",
+        "/api/v1/provisioning/alert-rules/": "rules",
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length)) if length else None
+
+        def _answer(self, status: int, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self) -> None:
+            fake.requests.append((self.command, self.path))
+            fake.authorizations.add(self.headers.get("Authorization"))
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self._answer(401, {"message": "invalid API key"})
+                return
+            body = self._body()
+            for prefix, kind in routes.items():
+                if self.path.startswith(prefix):
+                    uid = self.path[len(prefix) :]
+                    store = fake.state[kind]
+                    if self.command == "GET":
+                        found = uid in store
+                        self._answer(200 if found else 404, store.get(uid, {"message": "nf"}))
+                    elif uid not in store:
+                        self._answer(404, {"message": "not found"})
+                    else:
+                        store[uid] = body
+                        self._answer(200, body)
+                    return
+            creates = {
+                "/api/datasources": ("datasources", "uid"),
+                "/api/folders": ("folders", "uid"),
+                "/api/v1/provisioning/alert-rules": ("rules", "uid"),
+            }
+            if self.command == "POST" and self.path in creates:
+                kind, key = creates[self.path]
+                if body[key] in fake.state[kind]:
+                    self._answer(409, {"message": "already exists"})
+                    return
+                fake.state[kind][body[key]] = body
+                self._answer(200, body)
+            elif self.command == "POST" and self.path == "/api/dashboards/db":
+                uid = body["dashboard"]["uid"]
+                if uid in fake.state["dashboards"] and not body.get("overwrite"):
+                    self._answer(412, {"message": "version-mismatch"})
+                    return
+                fake.state["dashboards"][uid] = body
+                self._answer(200, {"status": "success", "uid": uid})
+            else:
+                self._answer(404, {"message": f"no route {self.path}"})
+
+        do_GET = do_POST = do_PUT = _handle  # noqa: N815 (http.server names)
+
+    return Handler
+
+
+@pytest.fixture
+def grafana() -> Iterator[tuple[FakeGrafana, str]]:
+    fake = FakeGrafana()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_push_uploads_datasource_dashboards_and_rules_by_uid(
+    grafana: tuple[FakeGrafana, str],
+) -> None:
+    fake, url = grafana
+    report = push.push(push.connect(url, TOKEN), ROOT / "grafana", ENV)
+
+    assert fake.authorizations == {f"Bearer {TOKEN}"}
+    source = fake.state["datasources"]["isanfarm-influxdb"]
+    assert source["url"] == "http://influxdb:8086"
+    assert source["jsonData"]["dbName"] == "isanfarm"
+    committed = build.load_dashboards(ROOT / "grafana")
+    assert set(fake.state["dashboards"]) == {d["uid"] for d in committed.values()}
+    for stored in fake.state["dashboards"].values():
+        assert stored["overwrite"] is True
+        assert stored["folderUid"] == "isanfarm"
+    assert set(fake.state["rules"]) == set(report.alert_rules)
+    assert all(rule["folderUID"] == "isanfarm" for rule in fake.state["rules"].values())
+    assert "folder isanfarm" in report.created
+
+
+def test_a_second_push_overwrites_and_creates_nothing(grafana: tuple[FakeGrafana, str]) -> None:
+    fake, url = grafana
+    api = push.connect(url, TOKEN)
+    push.push(api, ROOT / "grafana", ENV)
+    first = json.dumps(fake.state, sort_keys=True)
+    fake.requests.clear()
+
+    report = push.push(api, ROOT / "grafana", ENV)
+
+    assert report.created == []
+    assert json.dumps(fake.state, sort_keys=True) == first
+    assert not [r for r in fake.requests if r[0] == "POST" and "dashboards" not in r[1]]
+
+
+def test_a_refused_token_is_one_clear_error(grafana: tuple[FakeGrafana, str]) -> None:
+    _, url = grafana
+    with pytest.raises(push.PushError, match="401"):
+        push.push(push.connect(url, "wrong"), ROOT / "grafana", ENV)
+
+
+def test_a_missing_datasource_variable_is_named() -> None:
+    with pytest.raises(push.PushError, match="ISANFARM_INFLUX_URL"):
+        push.datasources(ROOT / "grafana", {})
