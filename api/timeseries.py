@@ -101,43 +101,50 @@ def site_telemetry(
     return list(series_rows(influx.query(statement, params)[0]))
 
 
-def latest_cassava_issue(influx: InfluxV1, field_ids: Sequence[str]) -> dict[str, str]:
-    """The newest issue day per field (tag ``issued``)."""
+#: Only forecast runs issued in the last this many days are looked at: the newest run is what
+#: matters, and bounding the search keeps a lookup as fast after years of daily runs as on the
+#: first day (a field with no run in this window simply has no current forecast).
+ISSUE_LOOKBACK_DAYS = 14
+
+Rows = list[tuple[dict[str, str], dict[str, Any]]]
+
+
+def newest_cassava_forecasts(
+    influx: InfluxV1, field_ids: Sequence[str], today: date | None = None
+) -> dict[str, Rows]:
+    """Every candidate harvest date of each field's newest forecast run, in date order.
+
+    The run days come from the tag index (cheap); then one query per run day, newest first,
+    for the fields still without a forecast. A daily job covers every field in one run, so
+    this is usually two queries whatever the number of fields or the length of the history."""
     if not field_ids:
         return {}
-    statement = (
-        f'SELECT last("yield_t_ha") FROM "{storage.CASSAVA_FORECAST}" '
-        f'WHERE "field" =~ {_ids_regex(field_ids)} GROUP BY "field", "issued"'
+    today = today or (datetime.now(UTC) + ICT).date()
+    recent = "|".join(
+        (today - timedelta(days=n)).isoformat() for n in range(ISSUE_LOOKBACK_DAYS + 1)
     )
-    newest: dict[str, str] = {}
-    for tags, _ in series_rows(influx.query(statement)[0]):
-        field, issued = tags["field"], tags["issued"]
-        newest[field] = max(newest.get(field, issued), issued)
-    return newest
-
-
-def cassava_forecasts(
-    influx: InfluxV1, issues: dict[str, str]
-) -> dict[str, list[tuple[dict[str, str], dict[str, Any]]]]:
-    """Every candidate harvest date of each field's newest issue, in date order."""
-    out: dict[str, list[tuple[dict[str, str], dict[str, Any]]]] = {f: [] for f in issues}
-    if not issues:
-        return out
-    clauses = " OR ".join(
-        f"(\"field\" = '{field}' AND \"issued\" = '{issued}')"
-        for field, issued in issues.items()
-        if ID_PATTERN.fullmatch(field) and _is_day(issued)
+    days_statement = (
+        f'SHOW TAG VALUES FROM "{storage.CASSAVA_FORECAST}" WITH KEY = "issued" '
+        f'WHERE "field" =~ {_ids_regex(field_ids)} AND "issued" =~ /^({recent})$/'
     )
-    statement = (
-        f'SELECT * FROM "{storage.CASSAVA_FORECAST}" WHERE ({clauses}) '
-        'GROUP BY "field", "model_version" ORDER BY time ASC'
+    days = sorted(
+        {row["value"] for _, row in series_rows(influx.query(days_statement)[0])}, reverse=True
     )
-    for tags, row in series_rows(influx.query(statement)[0]):
-        out[tags["field"]].append((tags, row))
-    return out
+    found: dict[str, Rows] = {}
+    for day in days:
+        missing = [f for f in field_ids if f not in found]
+        if not missing:
+            break
+        statement = (
+            f'SELECT * FROM "{storage.CASSAVA_FORECAST}" WHERE "field" =~ {_ids_regex(missing)} '
+            f'AND "issued" = $issued GROUP BY "field", "model_version" ORDER BY time ASC'
+        )
+        for tags, row in series_rows(influx.query(statement, {"issued": day})[0]):
+            found.setdefault(tags["field"], []).append((tags, row))
+    return found
 
 
-def cattle_forecasts(influx: InfluxV1, herd_id: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+def cattle_forecasts(influx: InfluxV1, herd_id: str) -> Rows:
     statement = (
         f'SELECT * FROM "{storage.CATTLE_FORECAST}" WHERE "herd" = $herd '
         'GROUP BY "animal", "model_version" ORDER BY time DESC LIMIT 1'
@@ -148,11 +155,3 @@ def cattle_forecasts(influx: InfluxV1, herd_id: str) -> list[tuple[dict[str, str
 def local_date(ms: int) -> date:
     """The Thai calendar day of a UTC instant."""
     return (ms_to_datetime(ms) + ICT).date()
-
-
-def _is_day(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True

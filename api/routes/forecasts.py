@@ -24,13 +24,7 @@ from api.schemas import (
     WeekSummary,
 )
 from api.scope import NOT_FOUND, get_visible
-from api.timeseries import (
-    cassava_forecasts,
-    cattle_forecasts,
-    latest_cassava_issue,
-    local_date,
-    ms_to_datetime,
-)
+from api.timeseries import cattle_forecasts, local_date, ms_to_datetime, newest_cassava_forecasts
 from isanfarm.contract import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
@@ -139,9 +133,8 @@ def forecasts_csv(principal: PrincipalDep, session: SessionDep, influx: InfluxDe
 
 
 def _forecasts(influx: InfluxDep, field_ids: list[str]) -> dict[str, FieldForecast]:
-    issues = latest_cassava_issue(influx, field_ids)
     out = {}
-    for field_id, rows in cassava_forecasts(influx, issues).items():
+    for field_id, rows in newest_cassava_forecasts(influx, field_ids).items():
         if rows:
             out[field_id] = FieldForecast(
                 field_id=field_id,
