@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import HTTPException, Query
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from api.registry.keys import Principal
 from api.registry.models import Base, Cooperative
-from api.schemas import Problem
+from api.schemas import Page, Problem
 
 M = TypeVar("M", bound=Base)
 
@@ -53,3 +54,22 @@ def list_visible(
     total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
     query = select(model).where(*conditions).order_by(model.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
     return list(session.scalars(query)), total
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def page_of(
+    session: Session,
+    model: type[M],
+    schema: type[S],
+    principal: Principal,
+    filters: Sequence[ColumnElement[bool]],
+    limit: int,
+    offset: int,
+) -> Page[S]:
+    """One page of what the caller may see, in the response shape ``schema``."""
+    items, total = list_visible(session, model, principal, filters, limit, offset)
+    return Page(
+        items=[schema.model_validate(i) for i in items], total=total, limit=limit, offset=offset
+    )

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement
 from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.registry import models
 from api.schemas import Alert, Id, Page
-from api.scope import NOT_FOUND, Limit, Offset, get_visible, list_visible
+from api.scope import NOT_FOUND, Limit, Offset, get_visible, page_of
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 AlertId = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", examples=["17"])]
@@ -36,10 +36,7 @@ def list_alerts(
         filters.append(models.Alert.kind == kind)
     if farm_id is not None:
         filters.append(models.Alert.farm_id == farm_id)
-    items, total = list_visible(session, models.Alert, principal, filters, limit, offset)
-    return Page(
-        items=[Alert.model_validate(a) for a in items], total=total, limit=limit, offset=offset
-    )
+    return page_of(session, models.Alert, Alert, principal, filters, limit, offset)
 
 
 @router.post(

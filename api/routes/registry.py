@@ -21,7 +21,7 @@ from api.schemas import (
     Page,
     Problem,
 )
-from api.scope import NOT_FOUND, Limit, Offset, get_visible, list_visible
+from api.scope import NOT_FOUND, Limit, Offset, get_visible, page_of
 from isanfarm.contract import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -33,13 +33,7 @@ def list_cooperatives(
     principal: PrincipalDep, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[Cooperative]:
     """The caller's own cooperative; every cooperative for the operator's key."""
-    items, total = list_visible(session, models.Cooperative, principal, [], limit, offset)
-    return Page(
-        items=[Cooperative.model_validate(i) for i in items],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(session, models.Cooperative, Cooperative, principal, [], limit, offset)
 
 
 @router.get("/cooperatives/{cooperative_id}", response_model=Cooperative, responses=NOT_FOUND)
@@ -59,10 +53,7 @@ def list_farms(
     offset: Offset = 0,
 ) -> Page[Farm]:
     filters = [] if cooperative_id is None else [models.Farm.cooperative_id == cooperative_id]
-    items, total = list_visible(session, models.Farm, principal, filters, limit, offset)
-    return Page(
-        items=[Farm.model_validate(i) for i in items], total=total, limit=limit, offset=offset
-    )
+    return page_of(session, models.Farm, Farm, principal, filters, limit, offset)
 
 
 @router.get("/farms/{farm_id}", response_model=Farm, responses=NOT_FOUND)
@@ -104,10 +95,7 @@ def list_fields(
         filters.append(models.Field.farm_id == farm_id)
     if variety is not None:
         filters.append(models.Field.variety == variety)
-    items, total = list_visible(session, models.Field, principal, filters, limit, offset)
-    return Page(
-        items=[FieldOut.model_validate(i) for i in items], total=total, limit=limit, offset=offset
-    )
+    return page_of(session, models.Field, FieldOut, principal, filters, limit, offset)
 
 
 @router.get("/fields/{field_id}", response_model=FieldOut, responses=NOT_FOUND)
@@ -138,10 +126,7 @@ def list_herds(
     offset: Offset = 0,
 ) -> Page[Herd]:
     filters = [] if farm_id is None else [models.Herd.farm_id == farm_id]
-    items, total = list_visible(session, models.Herd, principal, filters, limit, offset)
-    return Page(
-        items=[Herd.model_validate(i) for i in items], total=total, limit=limit, offset=offset
-    )
+    return page_of(session, models.Herd, Herd, principal, filters, limit, offset)
 
 
 @router.get("/herds/{herd_id}", response_model=Herd, responses=NOT_FOUND)
@@ -158,10 +143,7 @@ def list_animals(
     offset: Offset = 0,
 ) -> Page[Animal]:
     filters = [] if herd_id is None else [models.Animal.herd_id == herd_id]
-    items, total = list_visible(session, models.Animal, principal, filters, limit, offset)
-    return Page(
-        items=[Animal.model_validate(i) for i in items], total=total, limit=limit, offset=offset
-    )
+    return page_of(session, models.Animal, Animal, principal, filters, limit, offset)
 
 
 @router.get("/animals/{animal_id}", response_model=Animal, responses=NOT_FOUND)
