@@ -42,8 +42,6 @@ FATAL_CONNECT_CODES = frozenset({134, 135, 138, 140})
 DRAIN_ON_STOP_S = 3.0
 #: How far a clock that may be stepped is trusted to run before the sampler looks again.
 CLOCK_STEP_MS = 1000
-#: A message unacknowledged this long after a reconnect is published again from the outbox.
-RESEND_AFTER_S = 60.0
 
 
 @dataclass(slots=True)
@@ -54,12 +52,6 @@ class AgentStats:
     implausible: int = 0
     connected: bool = False
     fatal_error: str | None = None
-
-
-@dataclass(slots=True)
-class _InFlight:
-    info: mqtt.MQTTMessageInfo
-    sent_at: float
 
 
 class EdgeAgent:
@@ -86,8 +78,13 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._wake = threading.Event()
         self._halt = threading.Event()
-        self._in_flight: dict[int, _InFlight] = {}
+        self._in_flight: dict[int, mqtt.MQTTMessageInfo] = {}
+        # Puts so far, and the count when the publisher last found nothing unsent: equal means
+        # the outbox holds nothing that is not already in flight.
+        self._puts = 0
+        self._all_sent_at_puts = -1
         self._live_after_id = 0
+        self._reported_twice: set[str] = set()
         self._drain_deadline: float | None = None
         self._client = self._make_client()
 
@@ -140,7 +137,7 @@ class EdgeAgent:
     # ---- sampling --------------------------------------------------------------------------
 
     def _halt_on(self, stop: threading.Event) -> None:
-        while not (stop.wait(0.1) or self._halt.is_set()):
+        while not (stop.wait(0.5) or self._halt.is_set()):
             pass
         self._halt.set()
         self._wake.set()
@@ -157,7 +154,8 @@ class EdgeAgent:
             if may_jump and not due - 2 * interval_ms <= now <= due + 2 * interval_ms:
                 log.warning(
                     "%s: device clock jumped by %+.0f s; sampling re-aligned",
-                    self._name, (now - due) / 1000,
+                    self._name,
+                    (now - due) / 1000,
                 )
                 due = _next_whole(now, interval_ms)
             target = min(due, now + CLOCK_STEP_MS) if may_jump else due
@@ -179,7 +177,7 @@ class EdgeAgent:
                 if sample.animal_id is not None:
                     per_animal.append(Sample(values, sample.animal_id))
                 else:
-                    shared.update({k: v for k, v in values.items() if k not in shared})
+                    self._merge(shared, values)
         samples = ([Sample(shared)] if shared else []) + per_animal
         verdict = self.clock_health.judge(ts_ms)
         if verdict.suspect and samples:
@@ -187,7 +185,24 @@ class EdgeAgent:
         pending = [self._message(sample, ts_ms, verdict.suspect) for sample in samples]
         self.outbox.put(pending)
         self.stats.taken += len(pending)
+        self._puts += 1
         self._wake.set()
+
+    def _merge(self, shared: dict[str, float], values: Mapping[str, float]) -> None:
+        """Readings of all drivers share one message; two drivers reporting the same sensor
+        name is a config mistake (the catalogue has one name per quantity): the first wins,
+        and the agent says so once per name."""
+        for name, value in values.items():
+            if name not in shared:
+                shared[name] = value
+            elif name not in self._reported_twice:
+                self._reported_twice.add(name)
+                log.warning(
+                    "%s: two sensors report %r; only the first is sent. Give each [[sensors]] "
+                    "table its own readings",
+                    self._name,
+                    name,
+                )
 
     def _read(self, driver: Driver, ts_ms: int) -> Sequence[Sample]:
         try:
@@ -233,9 +248,11 @@ class EdgeAgent:
     # ---- publishing ------------------------------------------------------------------------
 
     def _publish_loop(self) -> None:
+        """Woken by a new reading, a PUBACK or a (re)connection; otherwise once a second, for
+        the heartbeat. An idle agent does not touch its database."""
         next_heartbeat = 0.0
         while not self._halt.is_set() or self._still_draining():
-            self._wake.wait(0.05)
+            self._wake.wait(1.0)
             self._wake.clear()
             self._settle_acknowledged()
             if self.stats.connected:
@@ -257,7 +274,7 @@ class EdgeAgent:
         )
 
     def _settle_acknowledged(self) -> None:
-        done = [item_id for item_id, f in self._in_flight.items() if f.info.is_published()]
+        done = [item_id for item_id, info in self._in_flight.items() if info.is_published()]
         if done:
             self.outbox.ack(done)
             for item_id in done:
@@ -266,8 +283,8 @@ class EdgeAgent:
 
     def _fill_window(self) -> None:
         room = self.config.mqtt.max_in_flight - len(self._in_flight)
-        if room <= 0:
-            self._resend_stale()
+        puts = self._puts
+        if room <= 0 or puts == self._all_sent_at_puts:
             return
         live = [
             item
@@ -277,20 +294,19 @@ class EdgeAgent:
         for item in sorted(live, key=lambda i: i.id):
             self._send(item)
         room -= len(live)
-        if room > 0:
-            for item in self.outbox.next_batch(room, exclude=self._in_flight):
-                self._send(item)
+        if room <= 0:
+            return
+        backlog = self.outbox.next_batch(room, exclude=self._in_flight)
+        for item in backlog:
+            self._send(item)
+        if len(backlog) < room:
+            # Everything stored is in flight now: no query until the sampler adds more.
+            self._all_sent_at_puts = puts
 
     def _send(self, item: OutboxItem) -> None:
-        info = self._client.publish(item.topic, item.payload, qos=1)
-        self._in_flight[item.id] = _InFlight(info, time.monotonic())
-
-    def _resend_stale(self) -> None:
-        """paho resends unacknowledged messages after a reconnect; if the broker lost its
-        session meanwhile, the PUBACK never comes, so the outbox copy is published again."""
-        cutoff = time.monotonic() - RESEND_AFTER_S
-        for item_id in [i for i, f in self._in_flight.items() if f.sent_at < cutoff]:
-            del self._in_flight[item_id]
+        """paho resends an unacknowledged message itself after a reconnect, so a message stays
+        in flight until its PUBACK, however long the link is down."""
+        self._in_flight[item.id] = self._client.publish(item.topic, item.payload, qos=1)
 
     # ---- connection ------------------------------------------------------------------------
 

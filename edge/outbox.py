@@ -5,11 +5,12 @@ gateways lose power and link for hours. Store-and-forward: ``put`` commits a rea
 ``next_batch`` hands out the oldest not yet handed out, ``ack`` deletes what the broker
 acknowledged.
 
-Durability: SQLite in WAL mode with ``synchronous=FULL``, so each commit is fsynced to the
-write-ahead log before ``put`` returns: a ``kill -9`` *or a power loss* after ``put`` loses
+Durability: SQLite in WAL mode with ``synchronous=FULL``, so each ``put`` is fsynced to the
+write-ahead log before it returns: a ``kill -9`` *or a power loss* after ``put`` loses
 nothing. ``NORMAL`` would survive a process crash but may lose the last commits on power loss,
-which is the failure that matters on a Pi. The cost is one fsync per ``put`` (a whole interval's
-readings go in one ``put``); bench/edge.py measures it.
+which is the failure that matters on a Pi. The cost is one fsync per ``put`` (a whole
+interval's readings go in one ``put``); bench/edge.py measures it. Deletions after a PUBACK
+are committed without an fsync of their own (see ``_unsynced``).
 
 Bounded disk: at most ``max_readings`` rows and about ``max_bytes`` of payload. Past either cap
 the oldest rows are deleted and counted; freed pages are reused, so the file stops growing at
@@ -108,7 +109,7 @@ class Outbox:
         keys = list(ids)
         if not keys:
             return
-        with self._lock, self._transaction():
+        with self._lock, self._unsynced(), self._transaction():
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -156,6 +157,17 @@ class Outbox:
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                 (len(removed),),
             )
+
+    @contextmanager
+    def _unsynced(self) -> Iterator[None]:
+        """Acknowledgements need no fsync: losing one to a power cut only means the reading
+        is sent again, and the point key makes that harmless. The next ``put`` (FULL) syncs
+        the log, acks included. Halves the fsyncs of a steady stream."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def _recount(self) -> None:
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox")
