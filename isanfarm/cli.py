@@ -155,6 +155,7 @@ modes:
     rollup.set_defaults(run=_ingest_rollup)
 
     _add_registry_commands(commands)
+    _add_model_commands(commands)
 
     api = commands.add_parser("api", help="serve the HTTP API (ISANFARM_* settings)")
     api.add_argument("--host", default=None)
@@ -499,6 +500,104 @@ def _demo(args: argparse.Namespace) -> int:
     from isanfarm.demo import run_demo
 
     return run_demo(args, _stop_on_signals())
+
+
+# ---- models: train, forecast, evaluate (docs/forecasts.md) --------------------------------
+
+
+def _add_model_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    train = commands.add_parser(
+        "train", help="train the cassava model on simulated seasons, into ISANFARM_MODEL_DIR"
+    )
+    train.add_argument("--fields", type=int, default=300, help="simulated fields")
+    train.add_argument("--seasons", type=int, default=8, help="seasons per field (>= 3)")
+    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--max-iter", type=int, default=150, help="boosting rounds per model")
+    train.add_argument("--list", action="store_true", help="list saved models and exit")
+    train.add_argument("--pin", metavar="VERSION", help="serve this version from now on, and exit")
+    train.add_argument("--unpin", action="store_true", help="serve the newest good model again")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast every registered field and herd; write points to InfluxDB (ISANFARM_*)",
+    )
+    forecast.add_argument("--model", metavar="VERSION", help="this model, not the served one")
+    forecast.add_argument("--harvests", type=Path, help="CSV of past harvests (docs/forecasts.md)")
+    forecast.set_defaults(run=_forecast)
+    evaluate = commands.add_parser(
+        "evaluate", help="score a saved model on unseen simulated seasons: Markdown + PNG report"
+    )
+    evaluate.add_argument("--model", metavar="VERSION", help="default: the served model")
+    evaluate.add_argument("--out", type=Path, default=Path("state/evaluation"))
+    evaluate.add_argument("--fields", type=int, default=200)
+    evaluate.add_argument("--seasons", type=int, default=4)
+    evaluate.add_argument("--seed", type=int, default=2, help="not the training seed")
+    evaluate.set_defaults(run=_evaluate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from models.errors import ModelError
+    from models.jobs import TrainOptions, train
+    from models.registry import ModelRegistry
+    from models.settings import ModelSettings
+
+    registry = ModelRegistry(ModelSettings().model_dir)
+    try:
+        if args.list or args.pin or args.unpin:
+            if args.pin or args.unpin:
+                registry.pin(None if args.unpin else args.pin)
+            pinned = registry.pinned()
+            for meta in registry.versions():
+                mark = "pinned" if meta["version"] == pinned else ("good" if meta["good"] else "-")
+                print(f"{meta['version']}  {mark:<6}  {meta.get('headline', '')}")
+            return 0
+        options = TrainOptions(args.fields, args.seasons, args.seed, args.max_iter)
+        version, meta = train(registry, options, None if args.quiet else sys.stderr)
+    except (ModelError, ValueError) as exc:
+        print(f"isanfarm train: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(meta["held_out_metrics"]["3m"], indent=2))
+    print(f"saved {version} ({'good' if meta['good'] else 'NOT good: not served'})")
+    print(meta["headline"])
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from models.errors import ModelError
+    from models.jobs import forecast
+    from models.settings import ModelSettings
+
+    try:
+        report = forecast(ModelSettings(), args.model, args.harvests)
+    except ModelError as exc:
+        print(f"isanfarm forecast: {exc}", file=sys.stderr)
+        return 2
+    for reason in report.skipped:
+        print(f"skipped {reason}", file=sys.stderr)
+    print(
+        f"forecast {report.fields} fields ({report.points} points) and {report.animals} animals "
+        f"in {report.seconds:.1f} s; skipped {len(report.skipped)}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from models.errors import ModelError
+    from models.jobs import evaluate
+    from models.registry import ModelRegistry
+    from models.settings import ModelSettings
+
+    registry = ModelRegistry(ModelSettings().model_dir)
+    try:
+        path = evaluate(registry, args.out, args.model, args.fields, args.seasons, args.seed)
+    except (ModelError, ValueError) as exc:
+        print(f"isanfarm evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":

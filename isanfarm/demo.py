@@ -78,6 +78,7 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         running.enter_context(_child("ingest", ["ingest"], env, state_dir))
         running.enter_context(_child("api", ["api", "--port", str(api_port)], env, state_dir))
         fleet = running.enter_context(_fleet(args, configs))
+        running.enter_context(_forecasts(influx.settings, registry_url, state_dir))
         _print_where_to_look(
             api_port, influxdb.url, influx.settings.database, state_dir, api_key, configs
         )
@@ -151,6 +152,29 @@ def _child(name: str, command: list[str], env: dict[str, str], state_dir: Path) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def _forecasts(influx: InfluxSettings, registry_url: str, state_dir: Path) -> Iterator[None]:
+    """The forecast job every minute, in a thread (models.jobs.ScheduledForecasts); a small
+    model is trained at start into the state dir, or reused from an earlier run. The demo's
+    fields have days, not a season, of data: coverage checks are off here."""
+    from models.jobs import ScheduledForecasts
+    from models.settings import ModelSettings
+
+    settings = ModelSettings(
+        influx=influx,
+        database_url=registry_url,
+        model_dir=state_dir / "models",
+        min_coverage=0.0,
+        min_recent_coverage=0.0,
+    )
+    job = ScheduledForecasts(settings, every_s=60.0)
+    job.start()
+    try:
+        yield
+    finally:
+        job.stop()
 
 
 def _port(preferred: int) -> int:

@@ -1,5 +1,7 @@
-"""Forecasting models (cassava yield and starch, cattle days-to-market).
+"""Forecasting models: cassava yield and starch with intervals, harvest window and revenue,
+cattle days-to-market (docs/forecasts.md).
 
-Empty in the walking skeleton; the issue "Forecasts" fills it. Server side only: never imported
-by the edge agent.
+Server side only: never imported by the edge agent. Heavy imports (scikit-learn, numpy,
+matplotlib) live in the modules that use them; ``isanfarm train|forecast|evaluate`` import
+them lazily.
 """

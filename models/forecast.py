@@ -1,0 +1,282 @@
+"""The forecast job: every registered field and herd, read from the registry and InfluxDB,
+forecast, and written back as ``cassava_forecast`` and ``cattle_forecast`` points
+(isanfarm.storage) that the API and the dashboards read.
+
+A field whose data cannot make the features (a dead probe, a new field with no device yet) is
+skipped and reported with the reason; the others are still forecast.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
+
+from isanfarm import storage
+from isanfarm.influx import InfluxV1
+from models import cattle, store
+from models.daily import RAI_PER_HA, FieldSeason, normalise_soil, normalise_variety
+from models.errors import FeatureError
+from models.features import Case
+from models.price import HarvestCalendar, PriceRule
+
+log = logging.getLogger(__name__)
+#: Scale passes and barn climate read back this far for the cattle forecast.
+CATTLE_LOOKBACK_DAYS = 60
+HEAT_LOOKBACK_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    field_id: str
+    farm_id: str
+    variety: str
+    soil: str
+    planted: date
+    area_rai: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnimalInfo:
+    herd_id: str
+    farm_id: str
+    animals: dict[str, float]  # registered animal id -> target weight
+
+
+@dataclass(slots=True)
+class ForecastReport:
+    fields: int = 0
+    points: int = 0
+    animals: int = 0
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A field's previous harvest (yield t/ha, starch %), from an imported CSV."""
+
+    yield_t_ha: float
+    starch_pct: float
+
+
+def cassava_lines(
+    pipeline: Pipeline,
+    model_version: str,
+    fields: Sequence[FieldInfo],
+    daily: dict[str, np.ndarray],
+    issued: date,
+    price: PriceRule,
+    calendar: HarvestCalendar,
+    history: dict[str, History] | None = None,
+    report: ForecastReport | None = None,
+) -> list[str]:
+    """Forecast points for every field and candidate harvest date."""
+    report = report or ForecastReport()
+    history = history or {}
+    features, model = pipeline[:-1], pipeline[-1]
+    blocks, meta = [], []
+    for info in fields:
+        season = FieldSeason(
+            info.field_id,
+            info.farm_id,
+            normalise_variety(info.variety),
+            normalise_soil(info.soil),
+            info.planted,
+            info.area_rai / RAI_PER_HA,
+            daily[info.field_id],
+        )
+        age = max(0, (issued - info.planted).days)
+        before = history.get(info.field_id, History(math.nan, math.nan))
+        dates = calendar.candidates(info.planted, issued)
+        cases = [
+            Case(season, age, (d - info.planted).days, before.yield_t_ha, before.starch_pct)
+            for d in dates
+        ]
+        try:
+            blocks.append(features.transform(cases))
+        except FeatureError as exc:
+            report.skipped.append(f"{info.field_id}: {exc}")
+            log.warning("field %s not forecast: %s", info.field_id, exc)
+            continue
+        meta.append((info, season, dates))
+    if not blocks:
+        return []
+    predicted = model.predict(np.vstack(blocks))
+    issued_at_ms = time.time_ns() // 1_000_000
+    lines, row = [], 0
+    for info, season, dates in meta:
+        for day in dates:
+            values = predicted[row]
+            row += 1
+            lines.append(
+                _cassava_line(info, season, day, values, issued, issued_at_ms, model_version, price)
+            )
+        report.fields += 1
+    report.points += len(lines)
+    return lines
+
+
+def _cassava_line(
+    info: FieldInfo,
+    season: FieldSeason,
+    day: date,
+    values: np.ndarray,
+    issued: date,
+    issued_at_ms: int,
+    model_version: str,
+    price: PriceRule,
+) -> str:
+    yield_t_ha, y10, y90, starch, s10, s90 = (round(float(v), 3) for v in values)
+    tonnes = round(yield_t_ha * season.area_ha, 3)
+    fields: dict[str, float | int] = {
+        "issued_at_ms": issued_at_ms,
+        "horizon_days": (day - issued).days,
+        "yield_t_ha": yield_t_ha,
+        "yield_t_ha_p10": y10,
+        "yield_t_ha_p90": y90,
+        "starch_pct": starch,
+        "starch_pct_p10": s10,
+        "starch_pct_p90": s90,
+        "area_ha": round(season.area_ha, 4),
+        "tonnes": tonnes,
+        "revenue_thb": round(price.revenue_thb(tonnes, starch), 0),
+    }
+    tags = {
+        "farm": info.farm_id,
+        "field": info.field_id,
+        "variety": season.variety,
+        "model_version": model_version,
+        "issued": issued.isoformat(),
+    }
+    return store.line(storage.CASSAVA_FORECAST, tags, fields, store.local_midnight_ms(day))
+
+
+def cattle_lines(
+    herds: Sequence[AnimalInfo],
+    passes: dict[tuple[str, str], list[tuple[int, float]]],
+    climate: dict[str, list[tuple[float, float]]],
+    now_ms: int,
+    default_target_kg: float,
+    rule: cattle.CattleRule | None = None,
+    report: ForecastReport | None = None,
+) -> list[str]:
+    """One point per animal seen on the scale (registered or not), at ``now_ms``."""
+    report = report or ForecastReport()
+    lines = []
+    for herd in herds:
+        risk = cattle.heat_stress_risk(climate.get(herd.herd_id, []))
+        for (herd_id, animal), animal_passes in sorted(passes.items()):
+            if herd_id != herd.herd_id:
+                continue
+            target = herd.animals.get(animal, default_target_kg)
+            result = cattle.forecast_animal(
+                animal, animal_passes, target, now_ms, rule or cattle.CattleRule()
+            )
+            if result is None:
+                report.skipped.append(f"{herd_id}/{animal}: too few days on the scale")
+                continue
+            fields: dict[str, float | int] = {
+                "weight_kg": result.weight_kg,
+                "target_weight_kg": float(target),
+                "daily_gain_kg": result.daily_gain_kg,
+                "days_to_target": result.days_to_target,
+                "days_to_target_p10": result.days_to_target_p10,
+                "days_to_target_p90": result.days_to_target_p90,
+                "market_date_ms": result.market_date_ms,
+                "heat_stress_risk": 0.0 if math.isnan(risk) else round(risk, 3),
+            }
+            tags = {
+                "farm": herd.farm_id,
+                "herd": herd_id,
+                "animal": animal,
+                "model_version": cattle.MODEL_VERSION,
+            }
+            lines.append(store.line(storage.CATTLE_FORECAST, tags, fields, now_ms))
+            report.animals += 1
+    return lines
+
+
+def load_history(path: Path | None) -> dict[str, History]:
+    """The newest harvest per field from a harvest CSV (docs/forecasts.md: ``field``,
+    ``harvested``, ``fresh_yield_t_ha``, ``starch_pct``)."""
+    if path is None:
+        return {}
+    newest: dict[str, tuple[str, History]] = {}
+    with open(path, newline="") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                entry = History(float(row["fresh_yield_t_ha"]), float(row["starch_pct"]))
+                key, when = row["field"], row["harvested"]
+            except (KeyError, ValueError) as exc:
+                raise FeatureError(f"{path}:{number}: {exc}: see docs/forecasts.md") from None
+            if key not in newest or when > newest[key][0]:
+                newest[key] = (when, entry)
+    return {key: entry for key, (_, entry) in newest.items()}
+
+
+def run(
+    influx: InfluxV1,
+    sessions: Any,
+    pipeline: Pipeline,
+    model_version: str,
+    price: PriceRule,
+    calendar: HarvestCalendar,
+    default_target_kg: float = 750.0,
+    history: dict[str, History] | None = None,
+    today: date | None = None,
+) -> ForecastReport:
+    """Read the registry and InfluxDB, forecast, write. ``sessions``: a SQLAlchemy sessionmaker
+    of the registry."""
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    issued = today or store.local_day(int(now.timestamp() * 1000))
+    fields, herds = _registry(sessions)
+    report = ForecastReport()
+    lines: list[str] = []
+    if fields:
+        first = min(f.planted for f in fields)
+        daily = store.daily_values(influx, [f.field_id for f in fields], first, issued)
+        trimmed = {f.field_id: daily[f.field_id][(f.planted - first).days :] for f in fields}
+        lines += cassava_lines(
+            pipeline, model_version, fields, trimmed, issued, price, calendar, history, report
+        )
+    if herds:
+        ids = [h.herd_id for h in herds]
+        passes = store.scale_passes(influx, ids, now - timedelta(days=CATTLE_LOOKBACK_DAYS))
+        climate = store.barn_climate(influx, ids, now - timedelta(days=HEAT_LOOKBACK_DAYS))
+        now_ms = int(now.timestamp() * 1000)
+        lines += cattle_lines(herds, passes, climate, now_ms, default_target_kg, report=report)
+    for start in range(0, len(lines), 5000):
+        influx.write(lines[start : start + 5000], precision="ms")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _registry(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:
+    from sqlalchemy import select
+
+    from api.registry import models as tables
+
+    with sessions() as session:
+        fields = [
+            FieldInfo(f.id, f.farm_id, f.variety, f.soil, f.planting_date, f.area_rai)
+            for f in session.scalars(select(tables.Field).order_by(tables.Field.id))
+        ]
+        targets: dict[str, dict[str, float]] = {}
+        for animal in session.scalars(select(tables.Animal)):
+            targets.setdefault(animal.herd_id, {})[animal.id] = animal.target_weight_kg
+        herds = [
+            AnimalInfo(h.id, h.farm_id, targets.get(h.id, {}))
+            for h in session.scalars(select(tables.Herd).order_by(tables.Herd.id))
+        ]
+    return fields, herds

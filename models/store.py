@@ -1,0 +1,185 @@
+"""InfluxDB reads (daily field data, scale passes, barn climate) and forecast point lines, named
+by ``isanfarm.storage``. Ids reach InfluxQL only after the contract's id check (regexes take no
+bound parameters), times as bound parameters."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from isanfarm import storage
+from isanfarm.contract import ID_PATTERN
+from isanfarm.influx import InfluxError, InfluxV1, series_rows
+from models.daily import DAILY_VARIABLES, MJ_PER_W_M2_DAY, FloatArray, empty_values
+
+log = logging.getLogger(__name__)
+DAY_MS = 86_400_000
+ICT_MS = 7 * 3_600_000
+#: Daily column -> (rollup field, scale): the daily rollups' names, or the raw aggregate's.
+DAILY_SOURCES = {
+    "rain_mm": ("rain_sum", 1.0),
+    "tmean_c": ("air_temperature_mean", 1.0),
+    "rh_pct": ("relative_humidity_mean", 1.0),
+    "radiation_mj": ("solar_radiation_mean", MJ_PER_W_M2_DAY),
+    "soil_moisture_10cm": ("soil_moisture_10cm_mean", 1.0),
+    "soil_moisture_30cm": ("soil_moisture_30cm_mean", 1.0),
+    "soil_moisture_60cm": ("soil_moisture_60cm_mean", 1.0),
+}
+_RAW_AGGREGATES = ", ".join(
+    ['sum("rain") AS "rain_sum"']
+    + [
+        f'mean("{name}") AS "{name}_mean"'
+        for name in (
+            "air_temperature",
+            "relative_humidity",
+            "solar_radiation",
+            "soil_moisture_10cm",
+            "soil_moisture_30cm",
+            "soil_moisture_60cm",
+        )
+    ]
+)
+
+
+def ids_regex(ids: Sequence[str]) -> str:
+    for item in ids:
+        if not ID_PATTERN.fullmatch(item):
+            raise ValueError(f"{item!r} is not an id")
+    return "/^(" + "|".join(ids) + ")$/"
+
+
+def local_midnight_ms(day: date) -> int:
+    return (day - date(1970, 1, 1)).days * DAY_MS - ICT_MS
+
+
+def local_day(ms: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=(ms + ICT_MS) // DAY_MS)
+
+
+def daily_values(
+    influx: InfluxV1, sites: Sequence[str], start: date, end: date
+) -> dict[str, FloatArray]:
+    """Per site, daily values (rows: days from ``start`` to ``end`` excluded) from the daily
+    rollups, days missing there from the raw telemetry aggregated by Thai day (rollups lag
+    ingest by up to a recompute period; raw data expires). NaN where neither has a value."""
+    if not sites or end <= start:
+        return {site: empty_values(0) for site in sites}
+    regex = ids_regex(sites)
+    params = {
+        "start": datetime.fromtimestamp(local_midnight_ms(start) / 1000, UTC).isoformat(),
+        "end": datetime.fromtimestamp(local_midnight_ms(end) / 1000, UTC).isoformat(),
+    }
+    fields = ", ".join(f'"{source}"' for source, _ in DAILY_SOURCES.values())
+    rollup = (
+        f'SELECT {fields} FROM "{storage.ROLLUP_POLICY}"."{storage.TELEMETRY_DAILY}" '
+        f'WHERE "site" =~ {regex} AND time >= $start AND time < $end GROUP BY "site"'
+    )
+    raw = (
+        f'SELECT {_RAW_AGGREGATES} FROM "{storage.TELEMETRY}" '
+        f'WHERE "site" =~ {regex} AND time >= $start AND time < $end '
+        f'GROUP BY time(1d, -7h), "site"'
+    )
+    try:
+        rollup_result = influx.query(rollup, params)[0]
+    except InfluxError as exc:  # no `rollups` policy (ingest setup-db not run): raw only
+        log.info("daily rollups unavailable, reading raw telemetry: %s", exc)
+        rollup_result = {}
+    raw_result = influx.query(raw, params)[0]
+    days = (end - start).days
+    out = {site: empty_values(days) for site in sites}
+    filled = {site: np.zeros(days, dtype=bool) for site in sites}
+    for result, is_rollup in ((rollup_result, True), (raw_result, False)):
+        rows = _daily_rows(result, start, days)
+        for (site, offset), row in rows.items():
+            if not is_rollup and filled[site][offset]:
+                continue
+            values = [_scaled(row, column) for column in DAILY_VARIABLES]
+            if all(np.isnan(values)):
+                continue
+            out[site][offset] = values
+            filled[site][offset] = True
+    return out
+
+
+def _daily_rows(
+    result: dict[str, Any], start: date, days: int
+) -> dict[tuple[str, int], dict[str, float]]:
+    """Average the rows of several devices at one site and day."""
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for tags, row in series_rows(result):
+        offset = (local_day(int(row["time"]) + 1) - start).days
+        if 0 <= offset < days:
+            grouped[(tags["site"], offset)].append(row)
+    out = {}
+    for key, rows in grouped.items():
+        merged = {}
+        for source, _ in DAILY_SOURCES.values():
+            values = [float(r[source]) for r in rows if r.get(source) is not None]
+            merged[source] = float(np.mean(values)) if values else float("nan")
+        out[key] = merged
+    return out
+
+
+def _scaled(row: dict[str, float], column: str) -> float:
+    source, scale = DAILY_SOURCES[column]
+    return row.get(source, float("nan")) * scale
+
+
+def scale_passes(
+    influx: InfluxV1, herds: Sequence[str], since: datetime
+) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """(herd, animal) -> [(time ms, kg)] of walk-over scale passes since ``since``."""
+    if not herds:
+        return {}
+    statement = (
+        f'SELECT "animal_weight" FROM "{storage.TELEMETRY}" WHERE "site" =~ {ids_regex(herds)} '
+        'AND time >= $since AND "animal_weight" > 0 GROUP BY "site", "animal"'
+    )
+    out: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    for tags, row in series_rows(influx.query(statement, {"since": since.isoformat()})[0]):
+        if tags.get("animal"):
+            out[(tags["site"], tags["animal"])].append(
+                (int(row["time"]), float(row["animal_weight"]))
+            )
+    return out
+
+
+def barn_climate(
+    influx: InfluxV1, herds: Sequence[str], since: datetime
+) -> dict[str, list[tuple[float, float]]]:
+    """Herd -> hourly (air temperature, relative humidity) means since ``since``."""
+    if not herds:
+        return {}
+    statement = (
+        'SELECT mean("air_temperature") AS "t", mean("relative_humidity") AS "rh" '
+        f'FROM "{storage.TELEMETRY}" WHERE "site" =~ {ids_regex(herds)} AND time >= $since '
+        'GROUP BY time(1h), "site"'
+    )
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for tags, row in series_rows(influx.query(statement, {"since": since.isoformat()})[0]):
+        if row.get("t") is not None and row.get("rh") is not None:
+            out[tags["site"]].append((float(row["t"]), float(row["rh"])))
+    return out
+
+
+def escape_tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int], ms: int) -> str:
+    tag_text = ",".join(f"{k}={escape_tag(v)}" for k, v in sorted(tags.items()))
+    field_text = ",".join(_field(k, v) for k, v in sorted(fields.items()))
+    return f"{measurement},{tag_text} {field_text} {ms}"
+
+
+def _field(key: str, value: float | int) -> str:
+    if isinstance(value, int):
+        return f"{key}={value}i"
+    if not np.isfinite(value):
+        raise ValueError(f"field {key!r} is {value}: forecasts must be finite numbers")
+    return f"{key}={float(value)!r}"

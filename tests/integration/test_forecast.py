@@ -1,0 +1,163 @@
+"""The forecast job end to end on real servers: telemetry in InfluxDB and a registry on SQLite,
+a tiny model from the registry directory, forecast points written, and the API's forecast
+endpoints reading them back."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import ApiSettings
+from ingest.points import telemetry_line
+from isanfarm.contract import Telemetry
+from isanfarm.influx import InfluxV1
+from isanfarm.services import LocalMosquitto
+from isanfarm.settings import MqttSettings
+from models import jobs
+from models.cassava import build_pipeline
+from models.price import HarvestCalendar
+from models.registry import ModelRegistry
+from models.settings import ModelSettings
+from models.simulated import simulate
+from models.store import local_day, local_midnight_ms
+from models.training import split, training_cases
+from simulators.crop import variety
+from simulators.field import SPIN_UP_DAYS, run_season
+from simulators.soil import soil_type
+from simulators.weather import KoratWeather, day_index
+from tests.api_world import World, seed
+
+pytestmark = pytest.mark.integration
+DAY_MS = 86_400_000
+FARM = "coop-a-farm1"
+FIELD = f"{FARM}-f1"
+HERD = f"{FARM}-h1"
+PLANTED = date(2026, 4, 15)  # tests/api_world.py
+
+
+@pytest.fixture
+def setup(
+    mosquitto: LocalMosquitto, influx: InfluxV1, tmp_path: Path
+) -> Iterator[tuple[TestClient, World, ModelSettings]]:
+    url = f"sqlite:///{tmp_path}/registry.sqlite3"
+    api = ApiSettings(
+        mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings, database_url=url
+    )
+    with TestClient(create_app(api), raise_server_exceptions=False) as client:
+        world = seed(client.app)  # type: ignore[arg-type]
+        settings = ModelSettings(
+            influx=influx.settings, database_url=url, model_dir=tmp_path / "models"
+        )
+        yield client, world, settings
+
+
+def _tiny_model(directory: Path) -> str:
+    seasons = simulate(20, 3, seed=5, progress=None)
+    parts = split(seasons, seed=5)
+    cases, targets, groups = training_cases(parts.train, parts.history, seed=5)
+    pipeline = build_pipeline(max_iter=30)
+    pipeline.fit(cases, targets, model__groups=groups)
+    return ModelRegistry(directory).save(pipeline, {"held_out_metrics": {}})
+
+
+def _field_telemetry(influx: InfluxV1, today: date) -> None:
+    """A simulated season so far, one reading a day at local noon, as offline mode writes."""
+    weather = KoratWeather(7, day_index(PLANTED) - SPIN_UP_DAYS)
+    days = run_season(
+        weather, soil_type("loamy_sand"), variety("KU50"), PLANTED, today - timedelta(days=1)
+    )
+    lines = []
+    for seq, d in enumerate(days):
+        w = d.weather
+        readings = {
+            "rain": w.rain_mm,
+            "air_temperature": round(w.tmean_c, 2),
+            "relative_humidity": round(w.rh_mean_pct, 1),
+            "solar_radiation": round(w.radiation_mj / 0.0864, 1),  # the day's mean W/m2
+            **{
+                f"soil_moisture_{depth}cm": round(m, 2)
+                for depth, m in zip((10, 30, 60), d.soil_moisture_pct, strict=True)
+            },
+        }
+        noon = local_midnight_ms(PLANTED + timedelta(days=seq)) + 12 * 3_600_000
+        message = Telemetry(FARM, f"{FARM}-fnode", seq, noon, readings, FIELD)
+        lines.append(telemetry_line(message, noon))
+    influx.write(lines)
+
+
+def _barn_telemetry(influx: InfluxV1, now_ms: int) -> None:
+    rng = random.Random(1)
+    lines, seq = [], 0
+    for day in range(30):
+        for hour in (8, 13, 18):
+            ts = now_ms - (29 - day) * DAY_MS - (20 - hour) * 3_600_000
+            weight = 650 + 0.8 * day
+            seq += 1
+            message = Telemetry(
+                FARM, f"{FARM}-bnode", seq, ts,
+                {"animal_weight": round(weight * (1 + rng.gauss(0, 0.01)), 1)},
+                HERD, f"{FARM}-cow1",
+            )  # fmt: skip
+            lines.append(telemetry_line(message, ts))
+            seq += 1
+            climate = {"air_temperature": 36.0 if hour == 13 else 26.0, "relative_humidity": 60.0}
+            lines.append(
+                telemetry_line(Telemetry(FARM, f"{FARM}-bnode", seq, ts, climate, HERD), ts)
+            )
+    influx.write(lines)
+
+
+def test_forecast_job_writes_points_the_api_reads_back(
+    setup: tuple[TestClient, World, ModelSettings], influx: InfluxV1
+) -> None:
+    client, world, settings = setup
+    now_ms = time.time_ns() // 1_000_000
+    today = local_day(now_ms)
+    _field_telemetry(influx, today)
+    _barn_telemetry(influx, now_ms)
+    version = _tiny_model(settings.model_dir)
+
+    report = jobs.forecast(settings)
+
+    assert report.fields == 1, report.skipped
+    assert any(
+        "coop-b-farm1-f1" in reason and "soil_moisture_10cm" in reason for reason in report.skipped
+    )
+    headers = world.auth("a-admin")
+    forecast = client.get(f"/v1/fields/{FIELD}/forecast", headers=headers)
+    assert forecast.status_code == 200, forecast.text
+    body = forecast.json()
+    assert body["model_version"] == version
+    dates = HarvestCalendar().candidates(PLANTED, today)
+    assert [c["harvest_date"] for c in body["candidates"]] == [d.isoformat() for d in dates]
+    for c in body["candidates"]:
+        assert c["yield_t_ha_p10"] <= c["yield_t_ha"] <= c["yield_t_ha_p90"]
+        assert c["starch_pct_p10"] <= c["starch_pct"] <= c["starch_pct_p90"]
+        assert c["tonnes"] == pytest.approx(c["yield_t_ha"] * 4.0, rel=1e-3)  # 25 rai = 4 ha
+        assert 2 < c["yield_t_ha"] < 80
+
+    plan = client.get("/v1/cooperatives/coop-a/harvest-plan", headers=headers).json()
+    assert [w["field_id"] for w in plan] == [FIELD]
+    best = max(body["candidates"], key=lambda c: c["revenue_thb"])
+    assert plan[0]["recommended_date"] == best["harvest_date"]
+    summary = client.get("/v1/cooperatives/coop-a/summary", headers=headers).json()
+    assert sum(w["tonnes"] for w in summary["weeks"]) == pytest.approx(best["tonnes"], abs=0.01)
+
+    herd = client.get(f"/v1/herds/{HERD}/forecast", headers=headers)
+    assert herd.status_code == 200, herd.text
+    (animal,) = herd.json()
+    assert animal["animal_id"] == f"{FARM}-cow1"
+    assert animal["target_weight_kg"] == 750
+    assert animal["daily_gain_kg"] == pytest.approx(0.8, abs=0.25)
+    assert animal["days_to_target_p10"] <= animal["days_to_target"] <= animal["days_to_target_p90"]
+    assert 0 < animal["heat_stress_risk"] <= 1
+    assert (
+        client.get(f"/v1/herds/{HERD}/forecast", headers=world.auth("b-admin")).status_code == 404
+    )

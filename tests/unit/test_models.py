@@ -1,0 +1,203 @@
+"""The models package without I/O: features and their gaps, the schema-version guard, the price
+rule, harvest candidates, the cattle estimate and the registry, on exact or simulated values."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.cassava import OUTPUTS, build_pipeline, predict_cases
+from models.cattle import DAY_MS, daily_weights, forecast_animal, heat_stress_risk
+from models.daily import DAILY_VARIABLES, SM30, FieldSeason
+from models.errors import FeatureError, NoModelError, SchemaMismatchError
+from models.features import NUMERIC_FEATURES, Case, SeasonFeatures
+from models.price import HarvestCalendar, PriceRule
+from models.registry import ModelRegistry
+from models.simulated import simulate
+from models.training import split, training_cases
+
+
+def _season(days: int, rain: list[float] | None = None, soil: str = "loam") -> FieldSeason:
+    values = np.tile([0.0, 27.0, 70.0, 18.0, 20.0, 22.0, 25.0], (days, 1))
+    if rain is not None:
+        values[: len(rain), 0] = rain
+    return FieldSeason("f1", "farm1", "KU50", soil, date(2025, 4, 1), 1.6, values)
+
+
+def _fitted(seasons: list[FieldSeason]) -> SeasonFeatures:
+    return SeasonFeatures().fit([Case(s, s.days, 300) for s in seasons])
+
+
+def _feature(features: SeasonFeatures, case: Case, name: str) -> float:
+    return float(features.transform([case])[0, NUMERIC_FEATURES.index(name)])
+
+
+def test_rain_and_dry_spells_are_exact() -> None:
+    rain = [5.0, 0, 0, 0, 12.0, 0, 0, 0, 0, 0, 3.0, 0]
+    season = _season(12, rain)
+    features = _fitted([season])
+    case = Case(season, 12, 300)
+    assert _feature(features, case, "rain_season_mm") == 20.0
+    assert _feature(features, case, "dry_spell_max_days") == 5
+    assert _feature(features, case, "dry_spell_now_days") == 1
+    assert _feature(features, case, "wet_days_season") == 3
+    assert _feature(features, case, "gdd_season") == pytest.approx(12 * 12.0)
+    assert _feature(features, case, "lead_days") == 288
+
+
+def test_a_dead_probe_is_refused_with_a_clear_error() -> None:
+    healthy = _season(120)
+    features = _fitted([healthy])
+    dead = _season(120)
+    dead.values[20:, SM30] = np.nan
+    with pytest.raises(FeatureError, match=r"f1.*soil_moisture_30cm observed on 17%.*needs 50%"):
+        features.transform([Case(dead, 120, 300)])
+
+
+def test_short_gaps_are_filled_from_the_climatology_and_counted() -> None:
+    features = _fitted([_season(120)])
+    gappy = _season(120)
+    gappy.values[50:60, :] = np.nan
+    row = features.transform([Case(gappy, 120, 300)])[0]
+    assert row[NUMERIC_FEATURES.index("coverage_min")] == pytest.approx(110 / 120)
+    assert row[NUMERIC_FEATURES.index("sm30_season")] == pytest.approx(22.0)
+
+
+def test_unknown_variety_and_wrong_shape_are_refused() -> None:
+    features = _fitted([_season(30)])
+    other = FieldSeason("f2", "farm1", "Cassava X", "loam", date(2025, 4, 1), 1.0, np.ones((30, 7)))
+    with pytest.raises(FeatureError, match="variety 'Cassava X' is not one the model"):
+        features.transform([Case(other, 30, 300)])
+    narrow = FieldSeason("f3", "farm1", "KU50", "loam", date(2025, 4, 1), 1.0, np.ones((30, 3)))
+    with pytest.raises(FeatureError, match=f"need \\(days, {len(DAILY_VARIABLES)}\\)"):
+        features.transform([Case(narrow, 30, 300)])
+
+
+def test_a_field_not_yet_planted_still_gets_features() -> None:
+    features = _fitted([_season(30)])
+    row = features.transform([Case(_season(0), 0, 250)])[0]
+    assert row[NUMERIC_FEATURES.index("age_days")] == 0
+    assert np.isnan(row[NUMERIC_FEATURES.index("sm10_season")])
+
+
+def test_transformer_follows_the_estimator_rules() -> None:
+    features = SeasonFeatures(min_coverage=0.3)
+    assert features.get_params()["min_coverage"] == 0.3
+    assert not hasattr(features, "climatology_")
+    assert features.fit([Case(_season(10), 10, 300)]) is features
+
+
+def test_price_rule_and_harvest_candidates() -> None:
+    rule = PriceRule(base_thb_per_kg=2.5, thb_per_point=0.06)
+    assert rule.thb_per_kg(25.0) == 2.5
+    assert rule.thb_per_kg(28.0) == pytest.approx(2.68)
+    assert rule.revenue_thb(10.0, 24.0) == pytest.approx(24_400.0)
+    with pytest.raises(ValueError, match="must be positive"):
+        PriceRule(base_thb_per_kg=0)
+    calendar = HarvestCalendar()
+    young = calendar.candidates(date(2026, 4, 15), date(2026, 6, 1))
+    assert young[0] == date(2026, 12, 15)
+    assert len(young) == 18
+    assert all(
+        d >= date(2026, 11, 1) for d in calendar.candidates(date(2026, 1, 1), date(2026, 11, 1))
+    )
+    late = calendar.candidates(date(2025, 1, 1), date(2026, 11, 26))
+    assert late[0] == date(2026, 11, 26)
+    assert len(late) == 4
+
+
+def test_scale_passes_robust_daily_weight_and_days_to_target() -> None:
+    rng = random.Random(3)
+    now = 1_780_000_000_000
+    passes = []
+    for day in range(40):
+        weight = 600 + 0.8 * day
+        for _ in range(3):
+            reading = weight * (1 + rng.gauss(0, 0.015))
+            draw = rng.random()
+            if draw < 0.1:
+                reading *= 0.7  # a hoof off the platform
+            elif draw < 0.13:
+                reading += 650  # two animals
+            passes.append((now - (39 - day) * DAY_MS, reading))
+    daily = daily_weights(passes, 0.08)
+    first = min(daily)
+    for day, weight in daily.items():  # no partial or doubled pass survives
+        assert weight == pytest.approx(600 + 0.8 * (day - first), rel=0.03)
+    result = forecast_animal("cow", passes, 750.0, now)
+    assert result is not None
+    assert result.daily_gain_kg == pytest.approx(0.8, abs=0.2)
+    assert result.weight_kg == pytest.approx(631.2, abs=6)
+    assert result.days_to_target_p10 < result.days_to_target < result.days_to_target_p90
+    assert forecast_animal("cow", passes[:6], 750.0, now) is None
+
+
+def test_heat_stress_risk_scores_thi_levels() -> None:
+    assert heat_stress_risk([(20.0, 60.0)]) == 0.0
+    assert heat_stress_risk([(36.0, 70.0)]) == 1.0  # THI about 90: emergency
+    assert heat_stress_risk([(20.0, 60.0), (36.0, 70.0)]) == 0.5
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> tuple[Any, list[Case]]:
+    seasons = simulate(20, 3, seed=5, progress=None)
+    parts = split(seasons, seed=5)
+    cases, targets, groups = training_cases(parts.train, parts.history, seed=5)
+    pipeline = build_pipeline(max_iter=20)
+    pipeline.fit(cases, targets, model__groups=groups)
+    return pipeline, cases[:30]
+
+
+def test_tiny_model_predicts_ordered_intervals(tiny_model: tuple[Any, list[Case]]) -> None:
+    pipeline, cases = tiny_model
+    predicted = predict_cases(pipeline, cases)
+    assert predicted.shape == (30, len(OUTPUTS))
+    assert np.all(predicted[:, 1] <= predicted[:, 0])
+    assert np.all(predicted[:, 0] <= predicted[:, 2])
+    assert np.all(predicted[:, 4] <= predicted[:, 3])
+    assert np.all(predicted[:, 3] <= predicted[:, 5])
+    assert 3 < predicted[:, 0].mean() < 80
+    assert 15 < predicted[:, 3].mean() < 35
+
+
+def test_registry_serves_newest_good_pins_and_refuses_other_schema(
+    tmp_path: Path, tiny_model: tuple[Any, list[Case]]
+) -> None:
+    pipeline, _ = tiny_model
+    registry = ModelRegistry(tmp_path)
+    with pytest.raises(NoModelError, match="run `isanfarm train` first"):
+        registry.load()
+    first = registry.save(pipeline, {"held_out_metrics": {}})
+    second = registry.save(pipeline, {"held_out_metrics": {}})
+    bad = registry.save(pipeline, {"good": False})
+    assert registry.load().version == second
+    registry.pin(first)
+    assert registry.load().version == first
+    registry.pin(None)
+    assert registry.load().version == second
+    assert registry.load(bad).version == bad
+    meta_path = tmp_path / f"{second}.json"
+    meta = json.loads(meta_path.read_text())
+    assert {"version", "created", "sklearn_version", "feature_schema_version"} <= set(meta)
+    meta["feature_schema_version"] = 0
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SchemaMismatchError, match="trained on feature schema 0"):
+        registry.load(second)
+
+
+def test_features_fitted_on_another_schema_are_refused(
+    tiny_model: tuple[Any, list[Case]],
+) -> None:
+    import copy
+
+    pipeline, cases = tiny_model
+    stale = copy.deepcopy(pipeline)
+    stale.named_steps["features"].schema_version_ = 0
+    with pytest.raises(SchemaMismatchError, match="retrain"):
+        stale.predict(cases[:2])
