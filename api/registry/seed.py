@@ -62,3 +62,24 @@ def register_simulated_farm(
         )
     session.flush()
     return create_key(session, cooperative_id, "read", "demo")
+
+
+#: Finishing target for Wagyu crosses: slaughter at 650-800 kg (shared/DOMAIN.md).
+TARGET_WEIGHT_KG = 750.0
+
+
+def _register_herd(session: Session, cooperative_id: str, herd_id: str, config: EdgeConfig) -> None:
+    """The simulated barn's animals, by the ear tags the simulator gives them (wagyu-001...).
+    Tags are numbered per barn, so a second simulated barn would reuse them: the demo has one."""
+    herd_size = int(config.sensors[0].options.get("herd_size", 12))
+    for number in range(1, herd_size + 1):
+        session.merge(
+            models.Animal(
+                id=f"wagyu-{number:03d}",
+                herd_id=herd_id,
+                cooperative_id=cooperative_id,
+                breed="Wagyu cross",
+                birth_date=date(2024, 11, 1),
+                target_weight_kg=TARGET_WEIGHT_KG,
+            )
+        )
