@@ -11,8 +11,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.config import MqttConfig
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
+from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs
+from simulators.clock import AcceleratedClock
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 20.0) -> None:
@@ -124,3 +127,22 @@ def make_test_ca(directory: Path) -> dict[str, Path]:
             f"{name}.ext",
         )
     return files
+
+
+def run_simulated_farm(
+    port: int, farm_id: str, state_dir: Path, start_ms: int, speed: float, readings: int
+) -> SimulatedFleet:
+    """One cassava field and one barn behind real edge agents, from ``start_ms`` at ``speed``,
+    until every device has taken ``readings`` readings (10 minutes of device time apart)."""
+    layout = FarmLayout(farm_id=farm_id, fields=1, barns=1, seed=5, interval_s=600)
+    clock = AcceleratedClock(start_ms // 600_000 * 600_000, speed=speed)
+    fleet = SimulatedFleet(device_configs(layout, MqttConfig(port=port), state_dir), clock)
+    fleet.start()
+    try:
+        wait_for(
+            lambda: all(a.stats.taken >= readings for a in fleet.agents),
+            what="the simulated devices to take their readings",
+        )
+    finally:
+        fleet.stop()
+    return fleet

@@ -29,7 +29,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.config import MqttConfig
 from ingest.admin import recompute_rollups, setup_database
 from ingest.settings import IngestSettings
 from isanfarm import contract, storage
@@ -43,10 +42,9 @@ from isanfarm.dashboards.panels import (
 )
 from isanfarm.influx import InfluxV1
 from isanfarm.services import LocalMosquitto
-from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs
-from simulators.clock import AcceleratedClock
+from isanfarm.simulate import SimulatedFleet
 from tests.conftest import RunningWorker
-from tests.helpers import ROOT, count_points, wait_for
+from tests.helpers import ROOT, count_points, run_simulated_farm, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,20 +54,10 @@ BANGKOK = timezone(timedelta(hours=7))
 
 
 def simulate(port: int, farm_id: str, state_dir: Path) -> tuple[SimulatedFleet, int]:
-    layout = FarmLayout(farm_id=farm_id, fields=1, barns=1, seed=5, interval_s=600)
     # Twelve hours ago: the run (10 h of readings) ends before now, within the "now" panels'
     # one-day look-back.
     start = (int(time.time() * 1000) - DAY_MS // 2) // 600_000 * 600_000
-    clock = AcceleratedClock(start, speed=30_000)
-    fleet = SimulatedFleet(device_configs(layout, MqttConfig(port=port), state_dir), clock)
-    fleet.start()
-    try:
-        wait_for(
-            lambda: all(a.stats.taken >= READINGS_PER_DEVICE for a in fleet.agents),
-            what="the simulated devices to take their readings",
-        )
-    finally:
-        fleet.stop()
+    fleet = run_simulated_farm(port, farm_id, state_dir, start, 30_000, READINGS_PER_DEVICE)
     return fleet, start
 
 

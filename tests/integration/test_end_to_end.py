@@ -13,15 +13,13 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.registry.seed import register_simulated_farm
 from api.settings import ApiSettings
-from edge.config import MqttConfig
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
-from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs
-from simulators.clock import AcceleratedClock
+from isanfarm.simulate import SimulatedFleet
 from tests.conftest import RunningWorker
-from tests.helpers import Observer, count_points, wait_for
+from tests.helpers import Observer, count_points, run_simulated_farm, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,20 +34,9 @@ def observer(mosquitto: LocalMosquitto, unique_id: str) -> Iterator[Observer]:
 
 
 def run_fleet(port: int, farm_id: str, state_dir: Path) -> SimulatedFleet:
-    layout = FarmLayout(farm_id=farm_id, fields=1, barns=1, seed=5, interval_s=600)
+    """Two days back at 20,000x: a 600 s reading every 30 ms of real time per device."""
     two_days_ago = int(time.time() * 1000) - 2 * 86_400_000
-    # 600 s readings at 20,000x: one every 30 ms of real time per device.
-    clock = AcceleratedClock(two_days_ago // 600_000 * 600_000, speed=20_000)
-    fleet = SimulatedFleet(device_configs(layout, MqttConfig(port=port), state_dir), clock)
-    fleet.start()
-    try:
-        wait_for(
-            lambda: all(a.stats.taken >= READINGS_PER_DEVICE for a in fleet.agents),
-            what="the simulated devices to take their readings",
-        )
-    finally:
-        fleet.stop()
-    return fleet
+    return run_simulated_farm(port, farm_id, state_dir, two_days_ago, 20_000, READINGS_PER_DEVICE)
 
 
 def stored_points(influx: InfluxV1) -> dict[tuple[str, int, str | None], dict[str, object]]:
