@@ -64,11 +64,18 @@ class IngestWorker:
         self.settings = settings
         self.influx = influx
         self.stats = IngestStats()
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.metrics = IngestMetrics(self.stats, self._inbox.qsize)
+        # Bounded here as well as by MQTT 5 Receive Maximum: Mosquitto 2.0.11 was measured
+        # sending far past its quota while acknowledgements flow (bench/RESULTS.md, ingest).
+        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=settings.max_in_flight)
+        self._stopping = threading.Event()
+        self.metrics = IngestMetrics(self.stats, self.buffer_depth)
         self.rollups = RollupPlanner()
         self._last_ns = 0
         self._client = self._make_client()
+
+    def buffer_depth(self) -> int:
+        """Messages received and not yet written: at most ``max_in_flight``."""
+        return self._inbox.qsize()
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; unacknowledged messages go back to the broker."""
@@ -91,6 +98,7 @@ class IngestWorker:
                     self.recompute_rollups()
                     next_rollup = time.monotonic() + self.settings.rollup_every_s
         finally:
+            self._stopping.set()
             self._client.disconnect()
             self._client.loop_stop()
 
@@ -317,9 +325,17 @@ class IngestWorker:
         self.stats.connected = False
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        """A full inbox blocks paho's network thread, so the broker's sends back up in TCP:
+        memory stays bounded whatever the broker does. When stopping, a message that finds no
+        room is left unacknowledged, and the broker delivers it again later."""
         if message.topic == contract.TIME_TOPIC:
             return  # our own clock beacon (QoS 0: nothing to acknowledge)
-        self._inbox.put(message)
+        while not self._stopping.is_set():
+            try:
+                self._inbox.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
 
 def _topic_text(message: mqtt.MQTTMessage) -> str:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -302,3 +302,34 @@ def test_no_topic_or_payload_crashes_the_worker_and_influxdb_accepts_whatever_it
     worker.convert(message, converted)
     assert len(converted.lines) + len(converted.rejects) == 1
     influx.write(converted.lines + [reject_line(r) for r in converted.rejects])
+
+
+class SlowInflux(InfluxV1):
+    """The real database, answering every write 50 ms late, as a loaded server would."""
+
+    def write(self, lines: Sequence[str], precision: str = "ns") -> None:
+        time.sleep(0.05)
+        super().write(lines, precision)
+
+
+def test_a_slow_database_never_makes_ingest_hold_more_than_max_in_flight(
+    ingest_settings: IngestSettings,
+    influx: InfluxV1,
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    """Mosquitto 2.0.11 was seen sending past MQTT 5's Receive Maximum while acks flow, so
+    ingest bounds its own inbox too; the backlog stays in the broker's session instead."""
+    settings = ingest_settings.model_copy(update={"max_in_flight": 50, "batch_size": 20})
+    worker = RunningWorker(settings, SlowInflux(influx.settings))
+    most = 0
+    try:
+        publish_stream(publisher, unique_id, 2_000, 20_000)
+        deadline = time.monotonic() + 60
+        while len(stored_seqs(influx, "f01-node")) < 2_000 and time.monotonic() < deadline:
+            most = max(most, worker.worker.buffer_depth())
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    assert stored_seqs(influx, "f01-node") == list(range(2_000))
+    assert 0 < most <= 50
