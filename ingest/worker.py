@@ -85,7 +85,10 @@ class IngestWorker:
         lookback_ms = int(self.settings.rollup_startup_lookback_h * 3_600_000)
         now_ms = time.time_ns() // 1_000_000
         self.rollups.mark_range(now_ms - lookback_ms, now_ms)
-        next_beacon = next_rollup = 0.0
+        next_beacon = 0.0
+        rollups = threading.Thread(target=self._rollup_loop, args=(stop,), daemon=True)
+        if self.settings.rollup_every_s:
+            rollups.start()
         try:
             while not stop.is_set():
                 if self.settings.time_beacon_s and time.monotonic() >= next_beacon:
@@ -94,9 +97,6 @@ class IngestWorker:
                 batch = self._collect(stop)
                 if batch:
                     self._store(batch, stop)
-                if self.settings.rollup_every_s and time.monotonic() >= next_rollup:
-                    self.recompute_rollups()
-                    next_rollup = time.monotonic() + self.settings.rollup_every_s
         finally:
             self._stopping.set()
             self._client.disconnect()
@@ -162,7 +162,19 @@ class IngestWorker:
             return "ts_too_old"
         return None
 
-    def recompute_rollups(self) -> int:
+    def _rollup_loop(self, stop: threading.Event) -> None:
+        """Rollups in a thread of their own, with their own connection: a recompute of a day of
+        late data takes seconds, and the stream must not wait for it."""
+        influx = InfluxV1(self.influx.settings)
+        try:
+            while True:
+                self.recompute_rollups(influx)
+                if stop.wait(self.settings.rollup_every_s):
+                    return
+        finally:
+            influx.close()
+
+    def recompute_rollups(self, influx: InfluxV1 | None = None) -> int:
         """Recompute the windows that received data since the last time; returns how many."""
         try:
             return recompute_pending(
