@@ -38,7 +38,6 @@ from simulators.weather import (
     day_index,
     diurnal_humidity,
     diurnal_temperature,
-    solar_radiation,
 )
 
 if TYPE_CHECKING:
@@ -228,7 +227,9 @@ class _InfluxBatcher:
                 "air_temperature": round(w.tmean_c, 2),
                 "relative_humidity": round(w.rh_mean_pct, 1),
                 "rain": w.rain_mm,
-                "solar_radiation": round(solar_radiation(w, 12.0), 1),
+                # One reading stands for the whole day: the day's mean irradiance, which is
+                # what the daily rollup of real 10-minute readings gives (not the noon peak).
+                "solar_radiation": round(w.radiation_mj * 1e6 / 86_400, 1),
             }
             noon = d.day * DAY_MS + 12 * 3_600_000 - ICT_MS
             message = Telemetry(farm.id, f"{device.id}-node", seq, noon, readings, device.id)
