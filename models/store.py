@@ -5,6 +5,7 @@ bound parameters), times as bound parameters."""
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -184,6 +185,6 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int],
 def _field(key: str, value: float | int) -> str:
     if isinstance(value, int):
         return f"{key}={value}i"
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"field {key!r} is {value}: forecasts must be finite numbers")
     return f"{key}={float(value)!r}"
