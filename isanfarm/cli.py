@@ -76,8 +76,9 @@ modes:
   live     (default) each simulated device behind a real edge agent, publishing to the broker
            in ISANFARM_MQTT_HOST/PORT at an accelerated clock; --scenario adds faults and
            link outages. 'isanfarm simulate --fields 3' is live mode.
-  fleet    hundreds of such devices from one process, for load tests: prints readings taken
-           and acknowledged, threads and memory, then stops after --duration.
+  fleet    a load generator: 1,000+ simulated devices from one process on one network thread
+           (own client id, session and simulator each; QoS 1), NO agent and NO durable outbox:
+           prints readings taken and acknowledged, threads and memory, stops after --duration.
   offline  whole seasons for many fields and herds straight to CSV files (and with --influx
            to InfluxDB via ISANFARM_INFLUX_*), with a progress bar on stderr: training data
            and the truth (yield, starch) forecasts are scored on.
@@ -93,7 +94,15 @@ modes:
     live.add_argument("--state-dir", type=Path, default=Path("state/simulate"))
     _add_simulation_options(live)
     live.add_argument("--scenario", type=Path, help="a scenario TOML (scenarios/*.toml)")
-    fleet = modes.add_parser("fleet", help="many devices from one process, for load tests")
+    fleet = modes.add_parser(
+        "fleet",
+        help="a load generator: 1,000+ devices from one process (no outbox)",
+        description="A load generator, not an edge agent: every device has its own MQTT client "
+        "id, persistent session and simulator and publishes QoS 1 telemetry stamped like the "
+        "agent's, but all of them run on one network thread with no durable outbox (a reading "
+        "not yet acknowledged is lost when the process stops). Use live mode or a real agent "
+        "for durability. The clock starts once every device has connected (or after 60 s).",
+    )
     fleet.add_argument("--devices", type=int, default=100, help="how many devices in all")
     fleet.add_argument("--barns", type=int, default=0, help="how many of them are barns")
     fleet.add_argument("--duration", type=float, default=60.0, help="real seconds to run")
@@ -101,7 +110,6 @@ modes:
     fleet.add_argument("--interval", type=float, default=600.0, help="device seconds")
     fleet.add_argument("--speed", type=float, default=600.0)
     fleet.add_argument("--days-back", type=float, default=7.0)
-    fleet.add_argument("--state-dir", type=Path, default=Path("state/fleet"))
     offline = modes.add_parser("offline", help="whole seasons straight to CSV (or InfluxDB)")
     offline.add_argument("--scenario", type=Path, help="default: --fields generated fields")
     offline.add_argument("--fields", type=int, default=100)

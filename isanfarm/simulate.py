@@ -1,4 +1,5 @@
-"""Simulated farms behind real edge agents, publishing to a real broker (live and fleet modes).
+"""Simulated farms behind real edge agents, publishing to a real broker (live mode), and the
+load-test fleet (``isanfarm.fleet``: many devices on one thread, no agents, no outbox).
 
 Each simulated device is a full ``EdgeAgent`` (same code as on a gateway) whose driver is a
 simulator and whose clock runs ``speed`` times faster than real time, from ``start`` until it
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.agent import EdgeAgent
 from edge.clock import Clock
@@ -26,6 +28,9 @@ from edge.runner import build_drivers
 from simulators.clock import AcceleratedClock
 from simulators.device_clock import FaultyClock
 from simulators.scenario import DevicePlan, Outage, Scenario
+
+if TYPE_CHECKING:
+    from isanfarm.fleet import LoadFleet
 
 DAY_MS = 86_400_000
 #: Real seconds between the outage scheduler's looks at the simulated clock.
@@ -256,8 +261,14 @@ def live_scenario(args: argparse.Namespace, mqtt: MqttConfig, stop: threading.Ev
     return 0
 
 
+#: Real seconds a fleet waits for its devices to connect before its clock starts.
+FLEET_CONNECT_WAIT_S = 60.0
+
+
 def fleet(args: argparse.Namespace, mqtt: MqttConfig, stop: threading.Event) -> int:
-    """Many devices from one process for ``args.duration`` real seconds; prints what it cost."""
+    """A load generator (``isanfarm.fleet``): many devices from one process on one network
+    thread, no outbox, for ``args.duration`` real seconds; prints what it cost."""
+    from isanfarm.fleet import LoadFleet, scenario_devices
     from simulators.scenario import generated
 
     if args.devices < 1 or not 0 <= args.barns <= args.devices:
@@ -268,23 +279,47 @@ def fleet(args: argparse.Namespace, mqtt: MqttConfig, stop: threading.Event) -> 
     start = simulation_start(args.days_back)
     clock = AcceleratedClock(int(start.timestamp() * 1000), args.speed, held=True)
     started = time.monotonic()
-    fleet = run_live_scenario(plan, mqtt, args.state_dir, clock, args.interval)
-    clock.release()
+    load = LoadFleet(scenario_devices(plan), mqtt, clock, args.interval)
+    load.prepare()
+    load.start()
     print(
-        f"fleet: {len(fleet.agents)} devices started in {time.monotonic() - started:.1f} s",
+        f"fleet: {len(load.devices)} simulators ready in {time.monotonic() - started:.1f} s",
         flush=True,
     )
-    deadline = started + args.duration
     try:
+        waited = time.monotonic()
+        while load.connected + load.refused < len(load.devices) and not stop.wait(0.1):
+            if time.monotonic() - waited > FLEET_CONNECT_WAIT_S:
+                break
+        clock.release()
+        started = time.monotonic()
+        print(
+            f"fleet: {load.connected} connected, {load.refused} refused in "
+            f"{started - waited:.1f} s; clock started",
+            flush=True,
+        )
+        deadline = started + args.duration
         while not stop.wait(min(PROGRESS_EVERY_S, max(0.0, deadline - time.monotonic()))):
-            print(fleet_report(fleet, time.monotonic() - started).line(), flush=True)
+            print(load_report(load, time.monotonic() - started).line(), flush=True)
             if time.monotonic() >= deadline:
                 break
     finally:
-        report = fleet_report(fleet, time.monotonic() - started)
-        fleet.stop()
+        report = load_report(load, time.monotonic() - started)
+        load.stop()
     print(report.line(), flush=True)
     return 0
+
+
+def load_report(load: LoadFleet, seconds: float) -> FleetReport:
+    return FleetReport(
+        devices=len(load.devices),
+        seconds=seconds,
+        taken=load.taken,
+        acknowledged=load.acknowledged,
+        connected=load.connected,
+        threads=threading.active_count(),
+        rss_mb=_rss_mb(),
+    )
 
 
 def offline(args: argparse.Namespace) -> int:
