@@ -19,19 +19,23 @@ class Problem(BaseModel):
     """RFC 9457 problem details: the one shape of every 4xx/5xx body."""
 
     type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    field: str | None = Field(None, description="the request part at fault, where one is")
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["field 'korat-coop-f9' not found"])
+    field: str | None = Field(
+        None, description="the request part at fault, where one is", examples=["path.field_id"]
+    )
 
 
 class ServiceHealth(BaseModel):
-    reachable: bool
-    address: str
+    reachable: bool = Field(examples=[True])
+    address: str = Field(examples=["http://127.0.0.1:8086"])
 
 
 class Health(BaseModel):
-    status: str = Field(description="'ok' when every dependency is reachable, else 'degraded'")
+    status: str = Field(
+        description="'ok' when every dependency is reachable, else 'degraded'", examples=["ok"]
+    )
     broker: ServiceHealth
     database: ServiceHealth
     registry: ServiceHealth
@@ -39,9 +43,9 @@ class Health(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int = Field(description="items matching the filters, over all pages")
-    limit: int
-    offset: int
+    total: int = Field(description="items matching the filters, over all pages", examples=[42])
+    limit: int = Field(examples=[100])
+    offset: int = Field(examples=[0])
 
 
 class Cooperative(BaseModel):
@@ -119,10 +123,14 @@ class Animal(BaseModel):
 
 
 class DeviceStatus(BaseModel):
-    online: bool | None = Field(description="None when the device was never heard from")
-    last_seen: datetime | None
-    outbox_depth: int | None = Field(description="readings waiting on the device's disk")
-    battery_v: float | None
+    online: bool | None = Field(
+        description="None when the device was never heard from", examples=[True]
+    )
+    last_seen: datetime | None = Field(examples=["2026-11-26T07:40:00Z"])
+    outbox_depth: int | None = Field(
+        description="readings waiting on the device's disk", examples=[0]
+    )
+    battery_v: float | None = Field(examples=[12.6])
 
 
 class Device(BaseModel):
@@ -144,17 +152,18 @@ class LatestReading(BaseModel):
 
 
 class DeviceLatest(BaseModel):
-    device_id: str
-    farm_id: str
+    device_id: str = Field(examples=["korat-coop-f01-node"])
+    farm_id: str = Field(examples=["korat-coop-farm1"])
     readings: list[LatestReading] = Field(description="the newest value of every sensor seen")
 
 
 class TelemetryPoint(BaseModel):
-    time: datetime
+    time: datetime = Field(examples=["2026-11-26T00:00:00Z"])
     values: dict[str, float | None] = Field(
-        description="raw: sensor names; hour/day: <sensor>_mean/_min/_max, rain_sum, readings"
+        description="raw: sensor names; hour/day: <sensor>_mean/_min/_max, rain_sum, readings",
+        examples=[{"soil_moisture_30cm_mean": 14.2, "rain_sum": 3.4, "readings": 6}],
     )
-    animal_id: str | None = None
+    animal_id: str | None = Field(None, examples=[None])
 
 
 class Telemetry(BaseModel):
@@ -165,17 +174,19 @@ class Telemetry(BaseModel):
 
 
 class CassavaForecast(BaseModel):
-    harvest_date: date
-    horizon_days: int = Field(description="days from the issue to the harvest date")
-    yield_t_ha: float
-    yield_t_ha_p10: float
-    yield_t_ha_p90: float
-    yield_t_rai: float = Field(description="fresh roots, tonnes per rai")
-    starch_pct: float
-    starch_pct_p10: float
-    starch_pct_p90: float
-    tonnes: float = Field(description="expected fresh roots from the whole field")
-    revenue_thb: float = Field(description="expected revenue under the configured price rule")
+    harvest_date: date = Field(examples=["2027-02-15"])
+    horizon_days: int = Field(description="days from the issue to the harvest date", examples=[81])
+    yield_t_ha: float = Field(examples=[31.5])
+    yield_t_ha_p10: float = Field(description="80% interval, lower end", examples=[25.2])
+    yield_t_ha_p90: float = Field(description="80% interval, upper end", examples=[37.9])
+    yield_t_rai: float = Field(description="fresh roots, tonnes per rai", examples=[5.04])
+    starch_pct: float = Field(examples=[26.8])
+    starch_pct_p10: float = Field(examples=[25.6])
+    starch_pct_p90: float = Field(examples=[28.0])
+    tonnes: float = Field(description="expected fresh roots from the whole field", examples=[126.0])
+    revenue_thb: float = Field(
+        description="expected revenue under the configured price rule", examples=[328_000.0]
+    )
 
 
 class FieldForecast(BaseModel):
@@ -186,11 +197,11 @@ class FieldForecast(BaseModel):
 
 
 class WeekSummary(BaseModel):
-    week_start: date = Field(description="Monday of the ISO week")
-    tonnes: float
-    mean_starch_pct: float = Field(description="tonnage-weighted")
-    revenue_thb: float
-    fields: int
+    week_start: date = Field(description="Monday of the ISO week", examples=["2027-02-15"])
+    tonnes: float = Field(examples=[1_240.5])
+    mean_starch_pct: float = Field(description="tonnage-weighted", examples=[26.4])
+    revenue_thb: float = Field(examples=[3_190_000.0])
+    fields: int = Field(examples=[11])
 
 
 class CooperativeSummary(BaseModel):

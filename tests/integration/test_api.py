@@ -332,3 +332,14 @@ def test_the_docs_page_needs_no_internet(client: TestClient) -> None:
     assert "cdn." not in page
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "isanfarm API"
+
+
+def test_every_schema_in_the_openapi_description_carries_examples(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    def has_examples(schema: dict[str, object]) -> bool:
+        properties = schema.get("properties", {})
+        assert isinstance(properties, dict)
+        return "examples" in schema or any("examples" in p for p in properties.values())
+
+    assert [name for name, schema in schemas.items() if not has_examples(schema)] == []
