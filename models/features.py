@@ -213,7 +213,9 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """(values with gaps filled from the climatology, 1.0 where observed)."""
         values = season.values
         observed = np.isfinite(values)
-        months = np.array([season.day(i).month - 1 for i in range(season.days)], dtype=int)
+        first = np.datetime64(season.day(0), "D")
+        days = np.arange(first, first + season.days)
+        months = days.astype("datetime64[M]").astype(int) % 12  # 0 = January
         normal = self.climatology_[self.soils_.index(season.soil)][months]
         return np.where(observed, values, normal), observed.astype(float)
 
@@ -355,7 +357,9 @@ def _climatology(seasons: list[FieldSeason], soils: list[str]) -> FloatArray:
     for season in seasons:
         if not season.days:
             continue
-        months = np.array([season.day(i).month - 1 for i in range(season.days)], dtype=int)
+        first = np.datetime64(season.day(0), "D")
+        days = np.arange(first, first + season.days)
+        months = days.astype("datetime64[M]").astype(int) % 12  # 0 = January
         observed = np.isfinite(season.values)
         k = soils.index(season.soil)
         np.add.at(sums[k], months, np.where(observed, season.values, 0.0))
