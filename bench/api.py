@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -57,6 +56,7 @@ from api.registry import models
 from api.registry.db import make_engine, migrate, session_factory
 from api.registry.keys import create_key
 from isanfarm import storage
+from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1
 from isanfarm.services import LocalInfluxDB, free_port
 from isanfarm.settings import InfluxSettings
@@ -402,24 +402,8 @@ def pooled(phases: Sequence[Phase]) -> tuple[float, float, float, int]:
     return rps, percentile(latencies, 0.50) * 1e3, percentile(latencies, 0.99) * 1e3, errors
 
 
-def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return (
-        f"{platform.machine()} {model}, {os.cpu_count()} cores, python {platform.python_version()}"
-    )
-
-
 def print_load(when: str) -> None:
-    """Other work on the machine moves every figure here; the load average says if there was."""
-    one, five, _ = os.getloadavg()
-    print(f"load average {when}: {one:.2f} (1 min), {five:.2f} (5 min)", flush=True)
+    print(f"{load_average()} ({when})", flush=True)
 
 
 def print_log(path: Path, wanted: Callable[[str], bool]) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from edge.outbox import Outbox, Pending
 from edge.runner import build_agent
 from edge.sequence import SequenceCounter
 from isanfarm import contract
+from isanfarm.benchmarking import load_average, machine
 from isanfarm.services import LocalMosquitto
 
 FARM_ID = "bench"
@@ -394,20 +394,6 @@ def put_costs(
 # ---- the run -------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return (
-        f"{platform.machine()} {model}, {os.cpu_count()} cores, python {platform.python_version()}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
@@ -436,9 +422,7 @@ def main() -> None:
 
 
 def print_load(when: str) -> None:
-    """Other work on the machine moves every figure here; the load average says if there was."""
-    one, five, _ = os.getloadavg()
-    print(f"load average {when}: {one:.2f} (1 min), {five:.2f} (5 min)", flush=True)
+    print(f"{load_average()} ({when})", flush=True)
 
 
 def print_puts(puts: dict[str, float], count: int) -> None:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,7 @@ from ingest.points import telemetry_line
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
 from isanfarm import contract
+from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.services import LocalInfluxDB, LocalMosquitto
 from isanfarm.settings import InfluxSettings, MqttSettings
@@ -471,24 +471,8 @@ def quantile(ordered: Sequence[float], q: float) -> float:
 # ---- the run -------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return (
-        f"{platform.machine()} {model}, {os.cpu_count()} cores, python {platform.python_version()}"
-    )
-
-
 def load() -> str:
-    """Other work on the machine skews every figure here: say how busy it was."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min)"
+    return load_average()
 
 
 def run(plan: Plan) -> None:
