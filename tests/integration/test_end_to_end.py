@@ -39,53 +39,58 @@ def run_fleet(port: int, farm_id: str, state_dir: Path) -> SimulatedFleet:
     return run_simulated_farm(port, farm_id, state_dir, two_days_ago, 20_000, READINGS_PER_DEVICE)
 
 
-def stored_points(influx: InfluxV1) -> dict[tuple[str, int, str | None], dict[str, object]]:
+def stored_points(influx: InfluxV1) -> dict[tuple[str, int], dict[str, object]]:
+    """Every telemetry point, by the message it came from (device, seq)."""
     results = influx.query('SELECT * FROM "telemetry"')
-    return {
-        (str(row["device"]), int(row["time"]), row.get("animal")): row
-        for _, row in series_rows(results[0])
-    }
+    return {(str(row["device"]), int(row["seq"])): row for _, row in series_rows(results[0])}
 
 
-def test_every_simulated_reading_is_stored_with_its_values_and_device_time(
+@pytest.fixture
+def stored_fleet(
     mosquitto: LocalMosquitto,
     influx: InfluxV1,
     start_ingest: Callable[..., RunningWorker],
     observer: Observer,
     unique_id: str,
     tmp_path: Path,
-) -> None:
+) -> SimulatedFleet:
+    """A simulated farm that has published through ingest, with every reading stored (and
+    seen by the observer, which subscribes before the farm starts)."""
     start_ingest()
     fleet = run_fleet(mosquitto.port, unique_id, tmp_path)
     published = sum(agent.stats.taken for agent in fleet.agents)
     assert all(agent.unacknowledged() == 0 for agent in fleet.agents)
-
     wait_for(lambda: count_points(influx, "telemetry", "seq") == published, "all points stored")
+    return fleet
+
+
+def test_every_simulated_reading_is_stored_with_its_values_and_device_time(
+    stored_fleet: SimulatedFleet, influx: InfluxV1, observer: Observer, unique_id: str
+) -> None:
+    published = sum(agent.stats.taken for agent in stored_fleet.agents)
     wait_for(lambda: len(observer.messages) == published, "the observer to see every message")
 
     points = stored_points(influx)
     assert len(points) == published
     for message in observer.messages:
-        point = points[(message.device_id, message.ts_ms, message.animal_id)]
+        point = points[(message.device_id, message.seq)]
         assert point["farm"] == unique_id
         assert point["site"] == message.site
-        assert point["seq"] == message.seq
+        assert point["time"] == message.ts_ms
+        assert point.get("animal") == message.animal_id
         for sensor, value in message.readings.items():
             assert point[sensor] == value, (message, sensor)
 
 
 def test_the_api_returns_each_devices_latest_readings_with_units(
+    stored_fleet: SimulatedFleet,
     mosquitto: LocalMosquitto,
     influx: InfluxV1,
-    start_ingest: Callable[..., RunningWorker],
     observer: Observer,
     unique_id: str,
     tmp_path: Path,
 ) -> None:
-    start_ingest()
-    fleet = run_fleet(mosquitto.port, unique_id, tmp_path)
-    published = sum(agent.stats.taken for agent in fleet.agents)
-    wait_for(lambda: count_points(influx, "telemetry", "seq") == published, "all points stored")
+    fleet = stored_fleet
 
     settings = ApiSettings(
         mqtt=MqttSettings(port=mosquitto.port),
