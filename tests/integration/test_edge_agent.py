@@ -49,6 +49,14 @@ def broker(tmp_path: Path) -> Iterator[LocalMosquitto]:
 
 
 @pytest.fixture
+def observer(broker: LocalMosquitto, unique_id: str) -> Iterator[Observer]:
+    """An independent subscriber to this test's farm on its own broker, from the start."""
+    watcher = Observer(broker.port, contract.subscription(farm_id=unique_id), f"o-{unique_id}")
+    yield watcher
+    watcher.close()
+
+
+@pytest.fixture
 def ingest_on(
     ingest_settings: IngestSettings, influx: InfluxV1
 ) -> Iterator[Callable[..., RunningWorker]]:
@@ -97,11 +105,11 @@ def test_readings_taken_while_the_broker_is_down_arrive_exactly_once_in_order(
     broker: LocalMosquitto,
     influx: InfluxV1,
     ingest_on: Callable[..., RunningWorker],
+    observer: Observer,
     unique_id: str,
     tmp_path: Path,
 ) -> None:
     ingest_on(broker.port)
-    observer = Observer(broker.port, contract.subscription(farm_id=unique_id), f"o-{unique_id}")
     config = field_config(unique_id, broker.port, tmp_path / "agent")
     agent = EdgeAgent(config, build_drivers(config), accelerated(0.05), TrustedClockHealth())
     running = RunningAgent(agent)
@@ -116,13 +124,11 @@ def test_readings_taken_while_the_broker_is_down_arrive_exactly_once_in_order(
         wait_for(lambda: agent.unacknowledged() == 0, "the backlog drained", timeout_s=60)
     finally:
         running.stop()
-        observer_seqs = observer.seqs("f01-node")
-        observer.close()
     taken = agent.stats.taken
     assert Outbox(tmp_path / "agent" / "outbox.sqlite").depth() == 0
     wait_for(lambda: len(stored_seqs(influx, "f01-node")) == taken, "every reading stored")
     assert stored_seqs(influx, "f01-node") == list(range(taken))
-    assert backlog_and_live_each_in_order(list(dict.fromkeys(observer_seqs)))
+    assert backlog_and_live_each_in_order(list(dict.fromkeys(observer.seqs("f01-node"))))
 
 
 def backlog_and_live_each_in_order(delivered: list[int]) -> bool:
@@ -143,11 +149,11 @@ def test_an_agent_killed_mid_drain_loses_nothing_and_duplicates_are_harmless(
     broker: LocalMosquitto,
     influx: InfluxV1,
     ingest_on: Callable[..., RunningWorker],
+    observer: Observer,
     unique_id: str,
     tmp_path: Path,
 ) -> None:
     ingest_on(broker.port)
-    observer = Observer(broker.port, contract.subscription(farm_id=unique_id), f"o-{unique_id}")
     config_path = tmp_path / "agent.toml"
     config_path.write_text(
         f"""
@@ -185,8 +191,7 @@ max_in_flight = 5
     finally:
         if agent.poll() is None:
             agent.kill()
-        delivered = observer.seqs("f01-node")
-        observer.close()
+    delivered = observer.seqs("f01-node")
     assert Outbox(outbox_path).depth() == 0, "a clean stop after the restart drains the outbox"
     before_kill = max(committed)
     assert committed == set(range(before_kill + 1)), "seq numbers are given out without gaps"
@@ -290,7 +295,7 @@ def test_the_agent_publishes_over_mutual_tls_with_a_private_ca(
 
 
 def test_live_readings_overtake_a_long_backlog(
-    broker: LocalMosquitto, unique_id: str, tmp_path: Path
+    broker: LocalMosquitto, observer: Observer, unique_id: str, tmp_path: Path
 ) -> None:
     config = replace(
         field_config(unique_id, broker.port, tmp_path / "agent"),
@@ -300,14 +305,12 @@ def test_live_readings_overtake_a_long_backlog(
     backlog_start = (time.time_ns() // 1_000_000 - 20 * DAY_MS) // 600_000 * 600_000
     for step in range(1500):  # ten days of readings taken while the link was down
         agent.sample(backlog_start + step * 600_000)
-    observer = Observer(broker.port, contract.subscription(farm_id=unique_id), f"o-{unique_id}")
     running = RunningAgent(agent)
     try:
         wait_for(lambda: agent.unacknowledged() == 0, "the backlog drained", timeout_s=60)
     finally:
         running.stop()
-        delivered = list(dict.fromkeys(observer.seqs("f01-node")))
-        observer.close()
+    delivered = list(dict.fromkeys(observer.seqs("f01-node")))
     last_backlog = delivered.index(1499)
     live_before = [seq for seq in delivered[:last_backlog] if seq >= 1500]
     assert live_before, "no live reading was delivered before the backlog finished"
