@@ -58,7 +58,7 @@ from api.registry.keys import create_key
 from isanfarm import storage
 from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalInfluxDB, free_port
+from isanfarm.services import LocalInfluxDB, free_port, stop_process
 from isanfarm.settings import InfluxSettings
 
 COOPERATIVE = "bench-coop"
@@ -233,12 +233,7 @@ def api_server(env: Mapping[str, str], log_path: Path) -> Iterator[subprocess.Po
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str, headers: dict[str, str]) -> None:

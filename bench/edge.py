@@ -52,7 +52,7 @@ from edge.runner import build_agent
 from edge.sequence import SequenceCounter
 from isanfarm import contract
 from isanfarm.benchmarking import load_average, machine
-from isanfarm.services import LocalMosquitto
+from isanfarm.services import LocalMosquitto, stop_process
 
 FARM_ID = "bench"
 SENSORS = 10
@@ -196,12 +196,7 @@ def child(command: Sequence[str], log_path: Path) -> Iterator[subprocess.Popen[b
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 class TopicCounter:

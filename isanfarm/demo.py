@@ -22,7 +22,7 @@ from ingest.admin import setup_database
 from ingest.points import TELEMETRY_MEASUREMENT
 from ingest.settings import IngestSettings
 from isanfarm.influx import InfluxError, InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, port_is_free
+from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, port_is_free, stop_process
 from isanfarm.settings import InfluxSettings
 from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs, simulation_start
 from simulators.clock import AcceleratedClock
@@ -146,12 +146,7 @@ def _child(name: str, command: list[str], env: dict[str, str], state_dir: Path) 
     try:
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=20)
 
 
 @contextmanager

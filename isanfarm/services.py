@@ -41,6 +41,16 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
+    """SIGTERM, so it can finish cleanly; SIGKILL if it has not after ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class LocalServer:
     """A server process we own: configured into ``data_dir``, stopped on ``stop``."""
 
@@ -79,12 +89,7 @@ class LocalServer:
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a power cut would."""
