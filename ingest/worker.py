@@ -207,11 +207,11 @@ class IngestWorker:
         topic = _topic_text(message)
         payload = bytes(message.payload)
         try:
-            if contract.parse_topic(topic).kind == contract.STATUS:
-                status = contract.decode_status(topic, payload)
-                into.lines.append(status_line(status, self._now_ns()))
+            decoded = contract.decode_message(topic, payload)
+            if isinstance(decoded, contract.DeviceStatus):
+                into.lines.append(status_line(decoded, self._now_ns()))
             else:
-                self._telemetry(contract.decode_telemetry(topic, payload), into)
+                self._telemetry(decoded, into)
         except contract.ContractError as exc:
             into.rejects.append(
                 Reject(

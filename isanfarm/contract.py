@@ -244,6 +244,18 @@ def decode_telemetry(topic: str, payload: bytes) -> Telemetry:
         raise ContractError(
             "topic.kind", f"expected '{TELEMETRY}', got {address.kind!r}", "wrong_kind"
         )
+    return _telemetry(address, payload)
+
+
+def decode_message(topic: str, payload: bytes) -> Telemetry | DeviceStatus:
+    """Telemetry or status, by the topic (parsed once): what a consumer of every kind needs."""
+    address = parse_topic(topic)
+    if address.kind == STATUS:
+        return _status(address, payload)
+    return _telemetry(address, payload)
+
+
+def _telemetry(address: TopicAddress, payload: bytes) -> Telemetry:
     body = _load_json_object(payload)
     _check_keys(body)
     if body["schema"] != SCHEMA_VERSION or isinstance(body["schema"], bool):
@@ -450,6 +462,10 @@ def decode_status(topic: str, payload: bytes) -> DeviceStatus:
         raise ContractError(
             "topic.kind", f"expected '{STATUS}', got {address.kind!r}", "wrong_kind"
         )
+    return _status(address, payload)
+
+
+def _status(address: TopicAddress, payload: bytes) -> DeviceStatus:
     body = _load_json_object(payload)
     if body.get("schema") != SCHEMA_VERSION:
         raise ContractError(

@@ -221,3 +221,12 @@ def test_status_messages_round_trip_and_reject_unknown_states() -> None:
     assert (status.state, status.ts_ms) == ("online", 5)
     with pytest.raises(ContractError, match="state"):
         contract.decode_status(topic, b'{"schema":1,"device_id":"f01-node","state":"asleep"}')
+
+
+def test_one_decoder_tells_telemetry_from_status_by_the_topic() -> None:
+    assert isinstance(contract.decode_message(TOPIC, payload()), Telemetry)
+    status_topic = contract.status_topic("korat-001", "f01-node")
+    status = contract.decode_message(status_topic, contract.encode_status("f01-node", "online"))
+    assert isinstance(status, contract.DeviceStatus)
+    with pytest.raises(ContractError, match="topic"):
+        contract.decode_message("isanfarm/v1/korat-001/f01-node/commands", payload())
