@@ -34,6 +34,8 @@ TARGETS = ("yield_t_ha", "starch_pct")
 LEAD_COLUMN = NUMERIC_FEATURES.index("lead_days")
 HARVEST_AGE_COLUMN = NUMERIC_FEATURES.index("harvest_age_days")
 PREV_YIELD_COLUMN = NUMERIC_FEATURES.index("prev_yield_t_ha")
+CROP_YIELD_COLUMN = NUMERIC_FEATURES.index("crop_yield_t_ha")
+MANAGEMENT_COLUMN = NUMERIC_FEATURES.index("management_est")
 #: Lead-time buckets (days) calibrated separately: up to 1.5, 4.5 months, and beyond.
 LEAD_EDGES = (45.0, 137.0)
 
@@ -46,10 +48,12 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     Per target: a point model, and a model of the size of its errors fitted on out-of-fold
     residuals (two folds by season); the interval is point +- margin x error size, the margin
     being the conformal quantile of normalised errors on the calibration season, per lead
-    bucket (normalised split-conformal regression; Lei et al. 2018). Yield is anchored: the
-    trees learn log(yield) minus log(the field's previous yield) where that is known, minus a
-    learned mean per harvest age where it is not, because trees approximate "like last season,
-    adjusted for this season's weather" poorly from raw values."""
+    bucket (normalised split-conformal regression; Lei et al. 2018). Yield is anchored, because
+    trees approximate "the crop model's yield for this field" or "like last season, adjusted for
+    this season's weather" poorly from raw values: the trees learn log(yield) minus log(the crop
+    model's yield with the field's calibrated yield gap) where the previous season calibrated
+    one (``models.cropfeatures``); else minus log(the previous yield) where that is known; else
+    minus log(the crop model's water-limited yield) and a learned mean gap per harvest age."""
 
     def __init__(
         self,
@@ -81,10 +85,13 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         # A column with no value in the fitting rows (no previous season yet) cannot be binned.
         self.usable_ = np.isfinite(x[train]).any(axis=0)
         ages = x[:, HARVEST_AGE_COLUMN]
-        anchors = {target: self._anchor_raw(target, x, ages) for target in TARGETS}
+        # The learned gap of fields without a calibrated one (water-limited runs).
+        rows = train & ~np.isfinite(x[:, MANAGEMENT_COLUMN])
+        rows = rows if rows.any() else train
+        gap = _log(y[rows, 0]) - _log(x[rows, CROP_YIELD_COLUMN])
+        self.age_means_ = self._age_means(ages[rows], gap)
+        anchors = {target: self._anchor(target, x) for target in TARGETS}
         x = x[:, self.usable_]
-        self.age_means_ = self._age_means(ages[train], np.log(np.maximum(y[train, 0], 0.1)))
-        anchors["yield_t_ha"] = self._anchor(TARGETS[0], anchors["yield_t_ha"], ages)
         self.models_: dict[str, tuple[Any, Any]] = {}
         self.margins_: dict[str, FloatArray] = {}
         for k, target in enumerate(TARGETS):
@@ -102,8 +109,7 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "models_")
         x = np.asarray(x, dtype=float)
         bucket = np.digitize(x[:, LEAD_COLUMN], LEAD_EDGES)
-        ages = x[:, HARVEST_AGE_COLUMN]
-        anchors = {t: self._anchor(t, self._anchor_raw(t, x, ages), ages) for t in TARGETS}
+        anchors = {target: self._anchor(target, x) for target in TARGETS}
         x = x[:, self.usable_]
         columns = []
         for target in TARGETS:
@@ -142,19 +148,16 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def _size(spread: Any, x: FloatArray) -> FloatArray:
         return np.asarray(np.maximum(spread.predict(x), 1e-3))
 
-    @staticmethod
-    def _anchor_raw(target: str, x: FloatArray, ages: FloatArray) -> FloatArray:
-        """The previous yield (NaN where unknown) for yield; nothing for starch."""
+    def _anchor(self, target: str, x: FloatArray) -> FloatArray:
+        """Log yield the trees start from (see the class docstring); nothing for starch."""
         if target != "yield_t_ha":
             return np.zeros(len(x))
-        return np.asarray(x[:, PREV_YIELD_COLUMN], dtype=float)
-
-    def _anchor(self, target: str, prev: FloatArray, ages: FloatArray) -> FloatArray:
-        if target != "yield_t_ha":
-            return prev
+        crop = _log(x[:, CROP_YIELD_COLUMN])
+        calibrated = np.isfinite(x[:, MANAGEMENT_COLUMN])
+        prev = x[:, PREV_YIELD_COLUMN]
         known = np.isfinite(prev) & (prev > 0)
-        fallback = self._lookup_age_mean(ages)
-        return np.where(known, np.log(np.where(known, prev, 1.0)), fallback)
+        fallback = crop + self._lookup_age_mean(x[:, HARVEST_AGE_COLUMN])
+        return np.where(calibrated, crop, np.where(known, _log(prev), fallback))
 
     @staticmethod
     def _age_means(ages: FloatArray, log_yield: FloatArray) -> FloatArray:
@@ -193,6 +196,12 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     @staticmethod
     def _unscale(target: str, values: FloatArray) -> FloatArray:
         return np.exp(values) if target == "yield_t_ha" else values
+
+
+def _log(values: FloatArray) -> FloatArray:
+    """log of a yield in t/ha, floored at 0.1 t/ha (and NaN-safe: NaN stays NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.log(np.maximum(values, 0.1)))
 
 
 def build_pipeline(

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin  # type: ignore[import-untyped]
 from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
+from models.cropfeatures import CROP_FEATURES, crop_features, weather_members
 from models.daily import (
     DAILY_VARIABLES,
     RADIATION,
@@ -35,7 +36,7 @@ from models.errors import FeatureError, SchemaMismatchError
 
 #: Bump when a feature's meaning, unit or order changes: a model trained on another version is
 #: refused (``models.registry``), never silently fed features it did not learn.
-FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 2
 #: Reference ET from radiation, as the simulator's weather (simulators/weather.py).
 ET0_MM_PER_MJ = 0.245
 #: Soil water of the probed 0-80 cm in mm per %VWC at 10, 30 and 60 cm (20, 20, 40 cm layers).
@@ -71,6 +72,7 @@ NUMERIC_FEATURES = (
     "drydown_season",
     "drydown_60d",
     "coverage_min",
+    *CROP_FEATURES,
 )
 
 
@@ -78,13 +80,17 @@ NUMERIC_FEATURES = (
 class Case:
     """One question to a model: ``season`` observed for its first ``age_days`` days (the issue
     day is planting + age_days), harvested ``harvest_age_days`` after planting. ``prev_*``: the
-    field's previous harvest, when the cooperative has it (NaN otherwise)."""
+    field's previous harvest, when the cooperative has it (NaN otherwise); with the previous
+    season's daily data and its harvest age as well, the crop model learns the field's yield
+    gap from it (``models.cropfeatures``)."""
 
     season: FieldSeason
     age_days: int
     harvest_age_days: int
     prev_yield_t_ha: float = float("nan")
     prev_starch_pct: float = float("nan")
+    prev_season: FieldSeason | None = None
+    prev_harvest_age_days: int | None = None
 
 
 class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -92,7 +98,8 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     variable must be observed on), ``min_recent_coverage`` (the same over the last
     ``recent_days``), ``gdd_base_c`` (growing degree days base, cassava's 15 degC),
     ``dry_day_mm`` (a day under this much rain is dry), ``check_after_days`` (younger seasons
-    are not checked: they have little to check)."""
+    are not checked: they have little to check), ``weather_members`` and ``weather_seed`` (the
+    weather-generator traces the crop model runs on after the issue day)."""
 
     def __init__(
         self,
@@ -102,6 +109,8 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         gdd_base_c: float = 15.0,
         dry_day_mm: float = 1.0,
         check_after_days: int = 14,
+        weather_members: int = 6,
+        weather_seed: int = 1,
     ) -> None:
         self.min_coverage = min_coverage
         self.min_recent_coverage = min_recent_coverage
@@ -109,6 +118,8 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.gdd_base_c = gdd_base_c
         self.dry_day_mm = dry_day_mm
         self.check_after_days = check_after_days
+        self.weather_members = weather_members
+        self.weather_seed = weather_seed
 
     def fit(self, cases: Sequence[Case], y: Any = None) -> SeasonFeatures:
         seasons = _unique_seasons(cases)
@@ -117,6 +128,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.varieties_ = sorted({s.variety for s in seasons})
         self.soils_ = sorted({s.soil for s in seasons})
         self.climatology_ = _climatology(seasons, self.soils_)
+        self.members_ = weather_members(self.weather_members, self.weather_seed)
         self.schema_version_ = FEATURE_SCHEMA_VERSION
         self.feature_names_out_ = np.array(
             [
@@ -133,28 +145,73 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self.feature_names_out_
 
     def transform(self, cases: Sequence[Case]) -> FloatArray:
+        refused = self.refusals(cases)
+        if refused:
+            problems = [p for reasons in refused.values() for p in reasons]
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise FeatureError(
+                "required features are missing: " + "; ".join(problems[:5]) + more + ". Check "
+                "the sensors (or the rollups), or lower min_coverage to accept sparser data"
+            )
+        out = np.empty((len(cases), len(self.feature_names_out_)))
+        for season, rows in _group_by_season(cases):
+            out[rows] = self._season_features(season, [cases[i] for i in rows])
+        first = len(NUMERIC_FEATURES) - len(CROP_FEATURES)
+        out[:, first : len(NUMERIC_FEATURES)] = self._crop_features(cases)
+        return out
+
+    def _crop_features(self, cases: Sequence[Case]) -> FloatArray:
+        """One batch of crop-model runs for every case (``models.cropfeatures``)."""
+        index: dict[int, int] = {}
+        seasons: list[FieldSeason] = []
+
+        def number(season: FieldSeason) -> int:
+            if id(season) not in index:
+                index[id(season)] = len(seasons)
+                seasons.append(season)
+            return index[id(season)]
+
+        rows = []
+        for case in cases:
+            prev = case.prev_season
+            usable = prev is not None and prev.variety in self.varieties_
+            usable = usable and prev is not None and prev.soil in self.soils_
+            rows.append(
+                (
+                    number(case.season),
+                    case.age_days,
+                    case.harvest_age_days,
+                    number(prev) if usable and prev is not None else None,
+                    case.prev_yield_t_ha,
+                    case.prev_harvest_age_days,
+                )
+            )
+        filled = [self._filled(season)[0] for season in seasons]
+        return crop_features(seasons, filled, rows, self.members_)
+
+    # ---- checks ---------------------------------------------------------------------------
+
+    def refusals(self, cases: Sequence[Case]) -> dict[str, list[str]]:
+        """Field id -> why its cases cannot be featurised (unknown variety or soil, data too
+        sparse); empty when every case can. The forecast job drops these fields and
+        transforms the rest in one batch (one crop-model batch for all of them)."""
         check_is_fitted(self, "climatology_")
         if self.schema_version_ != FEATURE_SCHEMA_VERSION:
             raise SchemaMismatchError(
                 f"these features were fitted with schema {self.schema_version_}, this code "
                 f"builds schema {FEATURE_SCHEMA_VERSION}: retrain with `isanfarm train`"
             )
-        out = np.empty((len(cases), len(self.feature_names_out_)))
-        problems: list[str] = []
+        refused: dict[str, list[str]] = {}
         for season, rows in _group_by_season(cases):
-            chosen = [cases[i] for i in rows]
-            self._check_metadata(season)
-            problems += self._coverage_problems(season, chosen)
-            out[rows] = self._season_features(season, chosen)
-        if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise FeatureError(
-                "required features are missing: " + "; ".join(problems[:5]) + more + ". Check "
-                "the sensors (or the rollups), or lower min_coverage to accept sparser data"
-            )
-        return out
-
-    # ---- checks ---------------------------------------------------------------------------
+            try:
+                self._check_metadata(season)
+            except FeatureError as exc:
+                refused.setdefault(season.field_id, []).append(str(exc))
+                continue
+            problems = self._coverage_problems(season, [cases[i] for i in rows])
+            if problems:
+                refused.setdefault(season.field_id, []).extend(problems)
+        return refused
 
     def _check_metadata(self, season: FieldSeason) -> None:
         where = f"field {season.field_id!r}"
@@ -259,6 +316,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 series.drydown(age, None),
                 series.drydown(age, 60),
                 series.coverage(age),
+                *([np.full(len(cases), np.nan)] * len(CROP_FEATURES)),  # filled by transform
             ]
         onehot = [np.full(len(cases), float(season.variety == v)) for v in self.varieties_]
         onehot += [np.full(len(cases), float(season.soil == s)) for s in self.soils_]

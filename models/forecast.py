@@ -83,8 +83,8 @@ def cassava_lines(
     """Forecast points for every field and candidate harvest date."""
     report = report or ForecastReport()
     history = history or {}
-    features, model = pipeline[:-1], pipeline[-1]
-    blocks, meta = [], []
+    features, model = pipeline.named_steps["features"], pipeline[-1]
+    cases, meta = [], []
     for info in fields:
         season = FieldSeason(
             info.field_id,
@@ -98,20 +98,21 @@ def cassava_lines(
         age = max(0, (issued - info.planted).days)
         before = history.get(info.field_id, History(math.nan, math.nan))
         dates = calendar.candidates(info.planted, issued)
-        cases = [
+        cases += [
             Case(season, age, (d - info.planted).days, before.yield_t_ha, before.starch_pct)
             for d in dates
         ]
-        try:
-            blocks.append(features.transform(cases))
-        except FeatureError as exc:
-            report.skipped.append(f"{info.field_id}: {exc}")
-            log.warning("field %s not forecast: %s", info.field_id, exc)
-            continue
         meta.append((info, season, dates))
-    if not blocks:
+    refused = features.refusals(cases)
+    for field_id, reasons in refused.items():
+        report.skipped.append(f"{field_id}: {'; '.join(reasons)}")
+        log.warning("field %s not forecast: %s", field_id, "; ".join(reasons))
+    cases = [c for c in cases if c.season.field_id not in refused]
+    meta = [m for m in meta if m[0].field_id not in refused]
+    if not cases:
         return []
-    predicted = model.predict(np.vstack(blocks))
+    # One transform for every field: the crop model runs them all in one numpy batch.
+    predicted = model.predict(features.transform(cases))
     issued_at_ms = time.time_ns() // 1_000_000
     lines, row = [], 0
     for info, season, dates in meta:

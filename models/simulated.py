@@ -32,17 +32,21 @@ SEASON_DAYS = 380
 LATE_PLANTING_SHARE = 0.2
 #: Season-to-season variation of a field's management factor (modelling choice).
 MANAGEMENT_JITTER = (0.92, 1.05)
+#: A season is harvested on one day 8 to 12 months after planting (DOMAIN.md): its record.
+HARVEST_AGE_RANGE = (243, 365)
 
 
 @dataclass(frozen=True, slots=True)
 class SimulatedSeason:
     """A season's daily data and its truth: fresh yield (t/ha) and starch (%) on every day
-    from planting (index = days after planting)."""
+    from planting (index = days after planting), and the day it was harvested on (days after
+    planting): what the cooperative's harvest records say about it."""
 
     season: FieldSeason
     index: int  # 0 = first season
     yield_t_ha: FloatArray
     starch_pct: FloatArray
+    harvest_age_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +131,12 @@ def _season(
         days,
         area_ha=round(rng.uniform(0.8, 8.0), 2),
     )
+    # A generator of its own, so the harvest day leaves the other draws as they were.
+    harvested = random.Random(f"{plan.field_id}/{index}").randint(*HARVEST_AGE_RANGE)
     return SimulatedSeason(
         season,
         index,
         np.array([d.fresh_yield_t_ha for d in days]),
         np.array([d.starch_pct for d in days]),
+        harvested,
     )

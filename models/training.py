@@ -12,7 +12,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,10 @@ HARVEST_AGES = tuple(range(243, 366, 7))
 EVAL_MONTHS = (8, 9, 10, 11, 12)
 EVAL_LEADS = {"6m": 183, "3m": 91, "1m": 30}
 DAYS_PER_MONTH = 30.44
-#: Training rows drawn per field season: (harvest age, lead) pairs.
-CASES_PER_SEASON = 14
+#: Training rows per field season: issue days, each with several candidate harvest days (the
+#: crop model runs once per issue day and reads every harvest day off the same run).
+ISSUES_PER_SEASON = 4
+HARVESTS_PER_ISSUE = 4
 MAX_LEAD_DAYS = 240
 HELD_OUT_FIELD_SHARE = 0.2
 
@@ -79,9 +81,28 @@ def split(seasons: Sequence[SimulatedSeason], seed: int = 1) -> Split:
 
 
 def previous(
+    history: dict[tuple[str, int], SimulatedSeason], s: SimulatedSeason, current: Case
+) -> Case:
+    """``current`` with what a cooperative holds about the field's previous season: its harvest
+    (on the day it was harvested) and, in InfluxDB, that season's daily data."""
+    before = history.get((s.season.field_id, s.index - 1))
+    if before is None:
+        return current
+    age = before.harvest_age_days
+    return replace(
+        current,
+        prev_yield_t_ha=float(before.yield_t_ha[age]),
+        prev_starch_pct=float(before.starch_pct[age]),
+        prev_season=before.season,
+        prev_harvest_age_days=age,
+    )
+
+
+def last_season_same_age(
     history: dict[tuple[str, int], SimulatedSeason], s: SimulatedSeason, age: int
 ) -> tuple[float, float]:
-    """The field's previous season at the same harvest age: what a cooperative's records hold."""
+    """The "last season" baseline: the previous season's yield and starch at this season's
+    harvest age (stronger than its actual harvest, which may have been at another age)."""
     before = history.get((s.season.field_id, s.index - 1))
     if before is None or age >= len(before.yield_t_ha):
         return float("nan"), float("nan")
@@ -96,13 +117,13 @@ def training_cases(
     rng = random.Random(seed)
     cases, targets, groups = [], [], []
     for s in seasons:
-        for _ in range(CASES_PER_SEASON):
-            harvest = rng.choice(HARVEST_AGES)
-            lead = rng.randrange(0, min(MAX_LEAD_DAYS, harvest) + 1)
-            prev_yield, prev_starch = previous(history, s, harvest)
-            cases.append(Case(s.season, harvest - lead, harvest, prev_yield, prev_starch))
-            targets.append((s.yield_t_ha[harvest], s.starch_pct[harvest]))
-            groups.append(s.index)
+        for _ in range(ISSUES_PER_SEASON):
+            issued = rng.randrange(HARVEST_AGES[0] - MAX_LEAD_DAYS, HARVEST_AGES[-1] + 1)
+            choices = [h for h in HARVEST_AGES if issued <= h <= issued + MAX_LEAD_DAYS]
+            for harvest in rng.sample(choices, min(HARVESTS_PER_ISSUE, len(choices))):
+                cases.append(previous(history, s, Case(s.season, issued, harvest)))
+                targets.append((s.yield_t_ha[harvest], s.starch_pct[harvest]))
+                groups.append(s.index)
     return cases, np.array(targets), groups
 
 
@@ -113,9 +134,9 @@ def evaluation_cases(
     for s in seasons:
         for months in EVAL_MONTHS:
             harvest = round(months * DAYS_PER_MONTH)
-            prev_yield, prev_starch = previous(history, s, harvest)
+            last_yield, last_starch = last_season_same_age(history, s, harvest)
             for lead_name, lead in EVAL_LEADS.items():
-                cases.append(Case(s.season, harvest - lead, harvest, prev_yield, prev_starch))
+                cases.append(previous(history, s, Case(s.season, harvest - lead, harvest)))
                 rows.append(
                     {
                         "field": s.season.field_id,
@@ -126,8 +147,8 @@ def evaluation_cases(
                         "lead": lead_name,
                         "yield_true": float(s.yield_t_ha[harvest]),
                         "starch_true": float(s.starch_pct[harvest]),
-                        "yield_last_season": prev_yield,
-                        "starch_last_season": prev_starch,
+                        "yield_last_season": last_yield,
+                        "starch_last_season": last_starch,
                     }
                 )
     return cases, rows

@@ -1,0 +1,434 @@
+"""The simulator's cassava crop and soil water, compiled, for thousands of runs at once.
+
+Why a second copy of the crop model: the forecaster runs it as a process-based feature (the
+water-limited yield a field's own weather and soil support, and the field's yield gap
+calibrated from its previous harvest) for tens of thousands of (field, weather member) runs per
+job. ``simulators.crop`` and ``simulators.soil`` step one field in pure Python (about 5 ms a
+season), which is right for a live sensor node and far too slow here; numpy over runs was
+measured at 0.34 µs per run-day, still 8 s for 10,000 fields. This module is the same
+arithmetic, day by day and run by run, compiled with numba; ``tests/unit/test_cropmodel.py``
+holds it to the scalar simulator to 1e-9 on the same weather, so the two cannot drift apart:
+change one, and that test says so.
+
+A *group* is one field season run on its observed days up to ``switch`` (days after planting),
+then continued once per weather member from that shared state, the unknown rest of the season
+being each member's trace. Differences from ``simulators.field.run_season``, on purpose: a run
+starts on the planting day from the soil water the probes measured that day (the simulator
+spins up 60 days of bare soil from an arbitrary start), and its weather is rain, mean
+temperature and radiation only (all the crop and soil use).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from models.daily import FloatArray
+from simulators import crop as c
+from simulators import soil as s
+from simulators.field import STORAGE_ROOT_DEPTH_MM
+from simulators.weather import ET0_MM_PER_MJ
+
+IntArray = npt.NDArray[np.int64]
+
+#: Columns of observed and member weather.
+WEATHER_COLUMNS = ("rain_mm", "tmean_c", "radiation_mj")
+_N_LAYERS = len(s.LAYER_MM)
+# Crop state slots in the kernel's state vector.
+(
+    _TSUM,
+    _LEAF,
+    _STEM,
+    _STARCH,
+    _OTHER,
+    _DEPTH,
+    _DMC,
+    _SHED,
+    _FLUSH,
+    _WET,
+) = range(10)
+_CROP_SLOTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """Per group (arrays of one length): the row of ``observed`` it reads, the day its
+    observed weather ends, its management factor, the calendar offset of its planting day
+    into the member traces (days from 1 January of the planting year), soil (field capacity,
+    wilting point, saturation, drainage per day), variety (radiation use factor, starch share,
+    dry-soil root dry-matter content), soil water of the four layers on the planting day
+    (0..1), and the days after planting read off each (``read_days[read_start[g] :
+    read_start[g + 1]]``)."""
+
+    season: np.ndarray
+    switch: np.ndarray
+    management: FloatArray
+    calendar_start: np.ndarray
+    soil: FloatArray  # (groups, 4)
+    variety: FloatArray  # (groups, 3)
+    theta0: FloatArray  # (groups, 4)
+    read_start: np.ndarray  # (groups + 1,)
+    read_days: np.ndarray
+
+
+def simulate(
+    groups: Groups, observed: FloatArray, members: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(fresh yield t/ha, starch %) at the end of each read-off day, shape (reads, members).
+    ``observed``: (seasons, days, 3) in ``WEATHER_COLUMNS`` order; ``members``: (members,
+    calendar days, 3). A group whose read-off days all fall before its switch never uses the
+    members: each column then holds the same value."""
+    return _simulate(
+        np.ascontiguousarray(observed, dtype=np.float64),
+        np.ascontiguousarray(members, dtype=np.float64),
+        groups.season.astype(np.int64),
+        groups.switch.astype(np.int64),
+        groups.management.astype(np.float64),
+        groups.calendar_start.astype(np.int64),
+        np.ascontiguousarray(groups.soil, dtype=np.float64),
+        np.ascontiguousarray(groups.variety, dtype=np.float64),
+        np.ascontiguousarray(groups.theta0, dtype=np.float64),
+        groups.read_start.astype(np.int64),
+        groups.read_days.astype(np.int64),
+        _constants(),
+    )
+
+
+# The kernel's constants travel as one argument (``_constants()``), not as compiled-in
+# globals, so a cached compilation can never keep an old value of a simulator constant.
+_ET0_PER_MJ = 0
+_EXTINCTION = 1
+_PAR_SHARE = 2
+_RUE = 3
+_SLA = 4
+_T_BASE = 5
+_T_OPT_LOW = 6
+_T_OPT_HIGH = 7
+_T_MAX = 8
+_TSUM_EMERGENCE = 9
+_TSUM_BULKING = 10
+_TSUM_MATURE = 11
+_STAKE_LEAF = 12
+_YOUNG_LEAF = 13
+_YOUNG_STEM = 14
+_MATURE_LEAF = 15
+_MATURE_STEM = 16
+_LEAF_DEATH_BASE = 17
+_LEAF_DEATH_DROUGHT = 18
+_LAI_SHED = 19
+_LAI_REGROWN = 20
+_REMOBILISE_PER_DAY = 21
+_REMOBILISE_MAX = 22
+_REMOBILISE_EFFICIENCY = 23
+_WETNESS_FOR_REGROWTH = 24
+_DMC_WET_DROP = 25
+_DMC_TAU = 26
+_ROOT_GROWTH = 27
+_ROOT_MAX = 28
+_KC_BARE = 29
+_KC_FULL = 30
+_DEPLETION = 31
+_AIR_DRY = 32
+_UPTAKE_SCALE = 33
+_COMPENSATION = 34
+_STORAGE_ROOT_DEPTH = 35
+_LAYER_FIRST = 36  # then the other layers' thicknesses
+
+
+def _constants() -> FloatArray:
+    return np.array(
+        [
+            ET0_MM_PER_MJ,
+            c.EXTINCTION,
+            c.PAR_SHARE,
+            c.RUE_G_PER_MJ,
+            c.SLA_M2_PER_G,
+            c.T_BASE_C,
+            c.T_OPT_C[0],
+            c.T_OPT_C[1],
+            c.T_MAX_C,
+            c.TSUM_EMERGENCE,
+            c.TSUM_BULKING,
+            c.TSUM_MATURE,
+            c.STAKE_LEAF_G,
+            c.PARTITION_YOUNG[0],
+            c.PARTITION_YOUNG[1],
+            c.PARTITION_MATURE[0],
+            c.PARTITION_MATURE[1],
+            c.LEAF_DEATH_BASE,
+            c.LEAF_DEATH_DROUGHT,
+            c.LAI_SHED,
+            c.LAI_REGROWN,
+            c.REMOBILISE_PER_DAY,
+            c.REMOBILISE_MAX,
+            c.REMOBILISE_EFFICIENCY,
+            c.WETNESS_FOR_REGROWTH,
+            c.DMC_WET_DROP,
+            c.DMC_TAU_DAYS,
+            c.ROOT_GROWTH_MM_PER_DAY,
+            c.ROOT_MAX_MM,
+            c.KC_BARE,
+            c.KC_FULL,
+            s.DEPLETION_FRACTION,
+            s.AIR_DRY_SHARE,
+            s.ROOT_UPTAKE_SCALE_MM,
+            s.UPTAKE_COMPENSATION,
+            STORAGE_ROOT_DEPTH_MM,
+            *s.LAYER_MM,
+        ]
+    )
+
+
+@njit(cache=True)
+def _simulate(
+    observed: FloatArray,
+    members: FloatArray,
+    season: IntArray,
+    switch: IntArray,
+    management: FloatArray,
+    calendar_start: IntArray,
+    soil: FloatArray,
+    variety: FloatArray,
+    theta0: FloatArray,
+    read_start: IntArray,
+    read_days: IntArray,
+    k: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    n_members = members.shape[0]
+    out_yield = np.zeros((read_days.shape[0], n_members))
+    out_starch = np.zeros((read_days.shape[0], n_members))
+    crop = np.zeros(_CROP_SLOTS)
+    theta = np.zeros(_N_LAYERS)
+    saved_crop = np.zeros(_CROP_SLOTS)
+    saved_theta = np.zeros(_N_LAYERS)
+    scratch = np.zeros((2, _N_LAYERS))
+    for g in range(season.shape[0]):
+        first, last = read_start[g], read_start[g + 1]
+        if first == last:
+            continue
+        horizon = 0
+        for r in range(first, last):
+            horizon = max(horizon, read_days[r] + 1)
+        prefix = min(switch[g], horizon)
+        _start(crop, theta, variety[g], theta0[g], k)
+        row = observed[season[g]]
+        for day in range(prefix):
+            _day(
+                crop,
+                theta,
+                scratch,
+                row[day, 0],
+                row[day, 1],
+                row[day, 2],
+                day,
+                soil[g],
+                variety[g],
+                management[g],
+                k,
+            )
+            for r in range(first, last):
+                if read_days[r] == day:
+                    y, st = _outputs(crop)
+                    for m in range(n_members):
+                        out_yield[r, m] = y
+                        out_starch[r, m] = st
+        if prefix >= horizon:
+            continue
+        saved_crop[:] = crop
+        saved_theta[:] = theta
+        for m in range(n_members):
+            crop[:] = saved_crop
+            theta[:] = saved_theta
+            trace = members[m]
+            for day in range(prefix, horizon):
+                w = calendar_start[g] + day
+                _day(
+                    crop,
+                    theta,
+                    scratch,
+                    trace[w, 0],
+                    trace[w, 1],
+                    trace[w, 2],
+                    day,
+                    soil[g],
+                    variety[g],
+                    management[g],
+                    k,
+                )
+                for r in range(first, last):
+                    if read_days[r] == day:
+                        out_yield[r, m], out_starch[r, m] = _outputs(crop)
+    return out_yield, out_starch
+
+
+@njit(cache=True)
+def _start(
+    crop: FloatArray, theta: FloatArray, variety: FloatArray, theta0: FloatArray, k: FloatArray
+) -> None:
+    crop[:] = 0.0
+    crop[_DMC] = variety[2] - k[_DMC_WET_DROP] / 2
+    theta[:] = theta0
+
+
+@njit(cache=True)
+def _outputs(crop: FloatArray) -> tuple[float, float]:
+    root = crop[_STARCH] + crop[_OTHER]
+    fresh = root * 0.01 / crop[_DMC]
+    starch = 100 * crop[_DMC] * crop[_STARCH] / root if root > 0 else 0.0
+    return fresh, starch
+
+
+@njit(cache=True)
+def _day(
+    crop: FloatArray,
+    theta: FloatArray,
+    scratch: FloatArray,
+    rain: float,
+    tmean: float,
+    radiation: float,
+    day: int,
+    soil: FloatArray,
+    variety: FloatArray,
+    management: float,
+    k: FloatArray,
+) -> None:
+    """One day of ``FieldModel.step_day``: soil (infiltration, evaporation, uptake), then the
+    crop; the constant vector ``k`` is ``_constants()`` (indexes commented)."""
+    fc, wp, sat, drain = soil[0], soil[1], soil[2], min(1.0, soil[3])
+    layers = k[_LAYER_FIRST : _LAYER_FIRST + _N_LAYERS]
+    et0 = k[_ET0_PER_MJ] * radiation
+    if day == 0:  # planted at the end of day 0: bare soil until then
+        evaporation, transpiration, roots = et0 * 0.3, 0.0, 0.0
+    else:
+        cover = 1 - math.exp(-k[_EXTINCTION] * crop[_LEAF] * k[_SLA])
+        evaporation = et0 * k[_KC_BARE] * (1 - cover)
+        transpiration = et0 * k[_KC_FULL] * cover
+        roots = crop[_DEPTH]
+    # infiltration and drainage, layer by layer
+    inflow = rain
+    for i in range(_N_LAYERS):
+        thickness = layers[i]
+        water = theta[i] * thickness + inflow
+        drained = max(0.0, water - fc * thickness) * drain
+        overflow = max(0.0, water - drained - sat * thickness)
+        inflow = drained + overflow
+        theta[i] = (water - inflow) / thickness
+    # soil evaporation from the top layer
+    floor = k[_AIR_DRY] * wp
+    wetness_top = (theta[0] - floor) / (fc - floor)
+    taken = evaporation * min(1.0, max(0.0, wetness_top))
+    theta[0] = max(floor, theta[0] - taken / layers[0])
+    # uptake
+    factor = 1.0
+    if transpiration > 0 and roots > 0:
+        weights, stress = scratch[0], scratch[1]
+        top = 0.0
+        for i in range(_N_LAYERS):
+            thickness = layers[i]
+            reach = min(thickness, max(0.0, roots - top))
+            weights[i] = reach * math.exp(-(top + reach / 2) / k[_UPTAKE_SCALE])
+            top += thickness
+            fraction = (theta[i] - wp) / (fc - wp)
+            stress[i] = weights[i] * min(1.0, max(0.0, fraction / (1 - k[_DEPLETION])))
+        index = stress.sum() / weights.sum()
+        if index <= 0:
+            factor = 0.0
+        else:
+            wanted = transpiration * min(1.0, index / k[_COMPENSATION])
+            total = stress.sum()
+            supplied = 0.0
+            for i in range(_N_LAYERS):
+                thickness = layers[i]
+                available = max(0.0, (theta[i] - wp) * thickness)
+                got = min(available, wanted * stress[i] / total)
+                theta[i] -= got / thickness
+                supplied += got
+            factor = supplied / transpiration
+    water_factor = factor if transpiration > 0 else 1.0
+    # storage-root wetness: SoilWater.root_zone_wetness(STORAGE_ROOT_DEPTH_MM)
+    water, capacity, top = 0.0, 0.0, 0.0
+    for i in range(_N_LAYERS):
+        reach = layers[i] if i == 0 else min(layers[i], max(0.0, k[_STORAGE_ROOT_DEPTH] - top))
+        water += (theta[i] - wp) * reach
+        capacity += (fc - wp) * reach
+        top += layers[i]
+    wetness = min(1.0, max(0.0, water / capacity))
+    _crop_day(crop, tmean, radiation, water_factor, wetness, variety, management, k)
+
+
+@njit(cache=True)
+def _crop_day(
+    crop: FloatArray,
+    tmean: float,
+    radiation: float,
+    water_factor: float,
+    wetness: float,
+    variety: FloatArray,
+    management: float,
+    k: FloatArray,
+) -> None:
+    """``CassavaCrop.step``."""
+    crop[_TSUM] += max(0.0, tmean - k[_T_BASE])
+    target = variety[2] - k[_DMC_WET_DROP] * wetness
+    crop[_DMC] += (target - crop[_DMC]) / k[_DMC_TAU]
+    crop[_WET] += (wetness - crop[_WET]) / 7
+    if crop[_TSUM] < k[_TSUM_EMERGENCE]:
+        return
+    if crop[_LEAF] == 0 and crop[_STEM] == 0:
+        crop[_LEAF] = k[_STAKE_LEAF]
+    crop[_DEPTH] = min(k[_ROOT_MAX], crop[_DEPTH] + k[_ROOT_GROWTH])
+    cover = 1 - math.exp(-k[_EXTINCTION] * crop[_LEAF] * k[_SLA])
+    intercepted = k[_PAR_SHARE] * radiation * cover
+    growth = k[_RUE] * variety[0] * management * intercepted * _temperature(tmean, k) * water_factor
+    if crop[_SHED] > 0:
+        leaf, stem = k[_YOUNG_LEAF], k[_YOUNG_STEM]
+    else:
+        stage = (crop[_TSUM] - k[_TSUM_EMERGENCE] - k[_TSUM_BULKING]) / (
+            k[_TSUM_MATURE] - k[_TSUM_BULKING]
+        )
+        stage = min(1.0, max(0.0, stage))
+        leaf = k[_YOUNG_LEAF] + (k[_MATURE_LEAF] - k[_YOUNG_LEAF]) * stage
+        stem = k[_YOUNG_STEM] + (k[_MATURE_STEM] - k[_YOUNG_STEM]) * stage
+    root = 1 - leaf - stem
+    crop[_LEAF] += leaf * growth
+    crop[_STEM] += stem * growth
+    crop[_STARCH] += root * growth * variety[1]
+    crop[_OTHER] += root * growth * (1 - variety[1])
+    crop[_LEAF] -= crop[_LEAF] * (k[_LEAF_DEATH_BASE] + k[_LEAF_DEATH_DROUGHT] * (1 - water_factor))
+    # regrowth after a drought shed the canopy
+    lai = crop[_LEAF] * k[_SLA]
+    bulking = crop[_TSUM] > k[_TSUM_EMERGENCE] + k[_TSUM_BULKING]
+    if bulking and lai < k[_LAI_SHED] and crop[_SHED] == 0:
+        crop[_SHED] = 1.0
+        crop[_FLUSH] = crop[_STARCH] * k[_REMOBILISE_MAX]
+    if crop[_SHED] == 0 or crop[_WET] < k[_WETNESS_FOR_REGROWTH]:
+        return
+    needed_leaf = (k[_LAI_REGROWN] - lai) / k[_SLA]
+    if needed_leaf <= 0:
+        crop[_SHED] = 0.0
+        return
+    draw = min(
+        crop[_STARCH] * k[_REMOBILISE_PER_DAY],
+        2 * needed_leaf / k[_REMOBILISE_EFFICIENCY],
+        crop[_FLUSH],
+    )
+    crop[_FLUSH] -= draw
+    crop[_STARCH] -= draw
+    crop[_LEAF] += draw * k[_REMOBILISE_EFFICIENCY] / 2
+    crop[_STEM] += draw * k[_REMOBILISE_EFFICIENCY] / 2
+
+
+@njit(cache=True)
+def _temperature(tmean: float, k: FloatArray) -> float:
+    base, low, high, top = k[_T_BASE], k[_T_OPT_LOW], k[_T_OPT_HIGH], k[_T_MAX]
+    if tmean <= base or tmean >= top:
+        return 0.0
+    if tmean < low:
+        return float((tmean - base) / (low - base))
+    if tmean > high:
+        return float((top - tmean) / (top - high))
+    return 1.0
