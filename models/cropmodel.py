@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+from numba import njit, prange
 
 from models.daily import FloatArray
 from simulators import crop as c
@@ -183,7 +183,7 @@ def _constants() -> FloatArray:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _simulate(
     observed: FloatArray,
     members: FloatArray,
@@ -201,15 +201,16 @@ def _simulate(
     n_members = members.shape[0]
     out_yield = np.zeros((read_days.shape[0], n_members))
     out_starch = np.zeros((read_days.shape[0], n_members))
-    crop = np.zeros(_CROP_SLOTS)
-    theta = np.zeros(_N_LAYERS)
-    saved_crop = np.zeros(_CROP_SLOTS)
-    saved_theta = np.zeros(_N_LAYERS)
-    scratch = np.zeros((2, _N_LAYERS))
-    for g in range(season.shape[0]):
+    # Groups are independent (each writes its own rows): spread over the cores.
+    for g in prange(season.shape[0]):
         first, last = read_start[g], read_start[g + 1]
         if first == last:
             continue
+        crop = np.zeros(_CROP_SLOTS)
+        theta = np.zeros(_N_LAYERS)
+        saved_crop = np.zeros(_CROP_SLOTS)
+        saved_theta = np.zeros(_N_LAYERS)
+        scratch = np.zeros((2, _N_LAYERS))
         horizon = 0
         for r in range(first, last):
             horizon = max(horizon, read_days[r] + 1)

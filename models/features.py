@@ -11,36 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin  # type: ignore[import-untyped]
 from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
+from models import seasonstats
 from models.cropfeatures import CROP_FEATURES, crop_features, weather_members
-from models.daily import (
-    DAILY_VARIABLES,
-    RADIATION,
-    RAIN,
-    RH,
-    SM10,
-    SM30,
-    SM60,
-    SOIL_COLUMNS,
-    TMEAN,
-    FieldSeason,
-    FloatArray,
-)
+from models.daily import DAILY_VARIABLES, FieldSeason, FloatArray
 from models.errors import FeatureError, SchemaMismatchError
+from models.seasonstats import STATISTICS
 
 #: Bump when a feature's meaning, unit or order changes: a model trained on another version is
 #: refused (``models.registry``), never silently fed features it did not learn.
 FEATURE_SCHEMA_VERSION = 2
-#: Reference ET from radiation, as the simulator's weather (simulators/weather.py).
-ET0_MM_PER_MJ = 0.245
-#: Soil water of the probed 0-80 cm in mm per %VWC at 10, 30 and 60 cm (20, 20, 40 cm layers).
-STORAGE_MM_PER_PCT = (2.0, 2.0, 4.0)
 
 NUMERIC_FEATURES = (
     "age_days",
@@ -53,25 +38,7 @@ NUMERIC_FEATURES = (
     "area_ha",
     "prev_yield_t_ha",
     "prev_starch_pct",
-    "rain_season_mm",
-    "rain_30d_mm",
-    "rain_90d_mm",
-    "wet_days_season",
-    "dry_spell_max_days",
-    "dry_spell_now_days",
-    "tmean_season_c",
-    "gdd_season",
-    "radiation_season_mj",
-    "rh_30d_pct",
-    "sm10_season",
-    "sm30_season",
-    "sm60_season",
-    "sm10_30d",
-    "sm30_30d",
-    "sm60_30d",
-    "drydown_season",
-    "drydown_60d",
-    "coverage_min",
+    *STATISTICS,
     *CROP_FEATURES,
 )
 
@@ -145,73 +112,153 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self.feature_names_out_
 
     def transform(self, cases: Sequence[Case]) -> FloatArray:
-        refused = self.refusals(cases)
-        if refused:
-            problems = [p for reasons in refused.values() for p in reasons]
+        batch = self._batch(cases)
+        if batch.refused:
+            problems = [p for reasons in batch.refused.values() for p in reasons]
             more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
             raise FeatureError(
                 "required features are missing: " + "; ".join(problems[:5]) + more + ". Check "
                 "the sensors (or the rollups), or lower min_coverage to accept sparser data"
             )
-        out = np.empty((len(cases), len(self.feature_names_out_)))
-        for season, rows in _group_by_season(cases):
-            out[rows] = self._season_features(season, [cases[i] for i in rows])
-        first = len(NUMERIC_FEATURES) - len(CROP_FEATURES)
-        out[:, first : len(NUMERIC_FEATURES)] = self._crop_features(cases)
-        return out
+        return self._features(cases, batch, np.arange(len(cases)))
 
-    def _crop_features(self, cases: Sequence[Case]) -> FloatArray:
-        """One batch of crop-model runs for every case (``models.cropfeatures``)."""
-        index: dict[int, int] = {}
-        seasons: list[FieldSeason] = []
+    def transform_accepted(
+        self, cases: Sequence[Case]
+    ) -> tuple[list[int], FloatArray, dict[str, list[str]]]:
+        """What the forecast job needs of a whole cooperative in one batch: the indexes of
+        the cases that could be featurised, their features, and field id -> why the others'
+        fields were refused (unknown variety or soil, data too sparse)."""
+        batch = self._batch(cases)
+        kept = [i for i, c in enumerate(cases) if c.season.field_id not in batch.refused]
+        rows = np.array(kept, dtype=np.int64)
+        return kept, self._features([cases[i] for i in kept], batch, rows), batch.refused
 
-        def number(season: FieldSeason) -> int:
-            if id(season) not in index:
-                index[id(season)] = len(seasons)
-                seasons.append(season)
-            return index[id(season)]
+    # ---- one batch of cases ----------------------------------------------------------------
 
-        rows = []
-        for case in cases:
-            prev = case.prev_season
-            usable = prev is not None and prev.variety in self.varieties_
-            usable = usable and prev is not None and prev.soil in self.soils_
-            rows.append(
-                (
-                    number(case.season),
-                    case.age_days,
-                    case.harvest_age_days,
-                    number(prev) if usable and prev is not None else None,
-                    case.prev_yield_t_ha,
-                    case.prev_harvest_age_days,
-                )
-            )
-        filled = [self._filled(season)[0] for season in seasons]
-        return crop_features(seasons, filled, rows, self.members_)
-
-    # ---- checks ---------------------------------------------------------------------------
-
-    def refusals(self, cases: Sequence[Case]) -> dict[str, list[str]]:
-        """Field id -> why its cases cannot be featurised (unknown variety or soil, data too
-        sparse); empty when every case can. The forecast job drops these fields and
-        transforms the rest in one batch (one crop-model batch for all of them)."""
+    def _batch(self, cases: Sequence[Case]) -> _Batch:
+        """Every distinct season of ``cases`` concatenated (gaps filled from the climatology),
+        summarised once per (season, issue day) by ``models.seasonstats``, and checked."""
         check_is_fitted(self, "climatology_")
         if self.schema_version_ != FEATURE_SCHEMA_VERSION:
             raise SchemaMismatchError(
                 f"these features were fitted with schema {self.schema_version_}, this code "
                 f"builds schema {FEATURE_SCHEMA_VERSION}: retrain with `isanfarm train`"
             )
-        refused: dict[str, list[str]] = {}
-        for season, rows in _group_by_season(cases):
+        batch = _Batch()
+        for case in cases:
+            batch.add(case.season)
+            if case.prev_season is not None:
+                batch.add(case.prev_season)
+        for season in batch.seasons:
             try:
                 self._check_metadata(season)
             except FeatureError as exc:
-                refused.setdefault(season.field_id, []).append(str(exc))
-                continue
-            problems = self._coverage_problems(season, [cases[i] for i in rows])
-            if problems:
-                refused.setdefault(season.field_id, []).extend(problems)
-        return refused
+                batch.refused.setdefault(season.field_id, []).append(str(exc))
+        usable = [s for s in batch.seasons if s.field_id not in batch.refused]
+        batch.fill(usable, self._normals(usable))
+        ages = [min(c.age_days, c.season.days) for c in cases]
+        batch.summarise(cases, ages, self.gdd_base_c, self.dry_day_mm, self.recent_days)
+        checked = set()
+        for case, age in zip(cases, ages, strict=True):
+            key = (id(case.season), case.age_days)
+            if key not in checked and case.season.field_id not in batch.refused:
+                checked.add(key)
+                self._check_coverage(case, age, batch)
+        return batch
+
+    def _normals(self, seasons: list[FieldSeason]) -> FloatArray:
+        """The climatology's value for every day of ``seasons`` (concatenated)."""
+        if not seasons:
+            return np.empty((0, len(DAILY_VARIABLES)))
+        lengths = [s.days for s in seasons]
+        first = np.array([np.datetime64(s.day(0), "D").astype(int) for s in seasons])
+        starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
+        days = np.repeat(first, lengths) + np.arange(sum(lengths)) - starts
+        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12
+        soils = np.repeat([self.soils_.index(s.soil) for s in seasons], lengths)
+        return np.asarray(self.climatology_[soils, months])
+
+    def _check_coverage(self, case: Case, age: int, batch: _Batch) -> None:
+        season, asked = case.season, case.age_days
+        if asked < self.check_after_days:
+            return
+        where = f"field {season.field_id!r}"
+        if asked > season.days:
+            batch.refuse(
+                season,
+                f"{where}: data ends {season.days} days after planting, the forecast needs {asked}",
+            )
+            return
+        whole, recent = batch.coverage(season, age)
+        issue = season.day(age)
+        for j, name in enumerate(DAILY_VARIABLES):
+            if whole[j] < self.min_coverage:
+                batch.refuse(
+                    season,
+                    f"{where} on {issue}: {name} observed on {whole[j]:.0%} of the season's "
+                    f"{age} days, needs {self.min_coverage:.0%}",
+                )
+            elif recent[j] < self.min_recent_coverage:
+                batch.refuse(
+                    season,
+                    f"{where} on {issue}: {name} observed on {recent[j]:.0%} of the last "
+                    f"{min(age, self.recent_days)} days, needs {self.min_recent_coverage:.0%}",
+                )
+
+    def _features(self, cases: Sequence[Case], batch: _Batch, rows: np.ndarray) -> FloatArray:
+        """Features of ``cases``, which are the batch's cases at ``rows``."""
+        n = len(cases)
+        age = np.array([min(c.age_days, c.season.days) for c in cases], dtype=float)
+        harvest = np.array([c.harvest_age_days for c in cases], dtype=float)
+        plant_doy = np.array([c.season.planted.timetuple().tm_yday for c in cases], dtype=float)
+        planted = np.array([np.datetime64(c.season.planted, "D") for c in cases])
+        harvested = planted + harvest.astype("timedelta64[D]")
+        year_start = harvested.astype("datetime64[Y]").astype("datetime64[D]")
+        harvest_doy = (harvested - year_start).astype(int) + 1
+        turn = 2 * np.pi / 365.25
+        numeric = [
+            age,
+            harvest,
+            harvest - age,
+            np.sin(turn * plant_doy),
+            np.cos(turn * plant_doy),
+            np.sin(turn * harvest_doy),
+            np.cos(turn * harvest_doy),
+            np.array([c.season.area_ha for c in cases], dtype=float),
+            np.array([c.prev_yield_t_ha for c in cases], dtype=float),
+            np.array([c.prev_starch_pct for c in cases], dtype=float),
+        ]
+        statistics = batch.statistics[batch.queries[rows]]
+        crop = self._crop_features(cases, batch)
+        variety = np.array([self.varieties_.index(c.season.variety) for c in cases], dtype=int)
+        soil = np.array([self.soils_.index(c.season.soil) for c in cases], dtype=int)
+        onehot = [
+            (variety[:, None] == np.arange(len(self.varieties_))).astype(float),
+            (soil[:, None] == np.arange(len(self.soils_))).astype(float),
+        ]
+        if not n:
+            return np.empty((0, len(self.feature_names_out_)))
+        return np.column_stack([*numeric, statistics, crop, *onehot])
+
+    def _crop_features(self, cases: Sequence[Case], batch: _Batch) -> FloatArray:
+        """One batch of crop-model runs for every case (``models.cropfeatures``)."""
+        rows = []
+        for case in cases:
+            prev = case.prev_season
+            usable = prev is not None and prev.field_id not in batch.refused
+            rows.append(
+                (
+                    batch.index[id(case.season)],
+                    case.age_days,
+                    case.harvest_age_days,
+                    batch.index[id(prev)] if usable and prev is not None else None,
+                    case.prev_yield_t_ha,
+                    case.prev_harvest_age_days,
+                )
+            )
+        return crop_features(batch.seasons, batch.filled_seasons(), rows, self.members_)
+
+    # ---- checks ---------------------------------------------------------------------------
 
     def _check_metadata(self, season: FieldSeason) -> None:
         where = f"field {season.field_id!r}"
@@ -233,164 +280,85 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 f"{len(DAILY_VARIABLES)}) in the order {', '.join(DAILY_VARIABLES)}"
             )
 
-    def _coverage_problems(self, season: FieldSeason, cases: list[Case]) -> list[str]:
-        observed = np.isfinite(season.values)
-        counts = _cumsum(observed.astype(float))
-        problems = []
-        for age in sorted({c.age_days for c in cases}):
-            if age < self.check_after_days:
-                continue
-            if age > season.days:
-                problems.append(
-                    f"field {season.field_id!r}: data ends {season.days} days after planting, "
-                    f"the forecast needs {age}"
-                )
-                continue
-            start = max(0, age - self.recent_days)
-            whole = (counts[age] - counts[0]) / age
-            recent = (counts[age] - counts[start]) / (age - start)
-            for j, name in enumerate(DAILY_VARIABLES):
-                issue = season.day(age)
-                if whole[j] < self.min_coverage:
-                    problems.append(
-                        f"field {season.field_id!r} on {issue}: {name} observed on "
-                        f"{whole[j]:.0%} of the season's {age} days, needs {self.min_coverage:.0%}"
-                    )
-                elif recent[j] < self.min_recent_coverage:
-                    problems.append(
-                        f"field {season.field_id!r} on {issue}: {name} observed on "
-                        f"{recent[j]:.0%} of the last {age - start} days, needs "
-                        f"{self.min_recent_coverage:.0%}"
-                    )
-        return problems
 
-    # ---- features -------------------------------------------------------------------------
+class _Batch:
+    """The seasons of one ``transform`` call, concatenated, and their summaries."""
 
-    def _filled(self, season: FieldSeason) -> tuple[FloatArray, FloatArray]:
-        """(values with gaps filled from the climatology, 1.0 where observed)."""
-        values = season.values
+    def __init__(self) -> None:
+        self.seasons: list[FieldSeason] = []
+        self.index: dict[int, int] = {}
+        self.refused: dict[str, list[str]] = {}
+        self.offsets = np.zeros(1, dtype=np.int64)
+        self.filled = np.empty((0, len(DAILY_VARIABLES)))
+        self.observed = np.empty((0, len(DAILY_VARIABLES)))
+        self.row: dict[int, int] = {}  # season number -> row block in the concatenation
+        self.queries = np.zeros(0, dtype=np.int64)
+        self.statistics = np.empty((0, len(STATISTICS)))
+        self._query_index: dict[tuple[int, int], int] = {}
+        self._whole = np.empty((0, len(DAILY_VARIABLES)))
+        self._recent = np.empty((0, len(DAILY_VARIABLES)))
+
+    def add(self, season: FieldSeason) -> None:
+        if id(season) not in self.index:
+            self.index[id(season)] = len(self.seasons)
+            self.seasons.append(season)
+
+    def refuse(self, season: FieldSeason, reason: str) -> None:
+        self.refused.setdefault(season.field_id, []).append(reason)
+
+    def fill(self, seasons: list[FieldSeason], normals: FloatArray) -> None:
+        """Concatenate ``seasons`` (those that passed the metadata checks), gaps filled."""
+        values = (
+            np.concatenate([s.values for s in seasons])
+            if seasons
+            else np.empty((0, len(DAILY_VARIABLES)))
+        )
         observed = np.isfinite(values)
-        first = np.datetime64(season.day(0), "D")
-        days = np.arange(first, first + season.days)
-        months = days.astype("datetime64[M]").astype(int) % 12  # 0 = January
-        normal = self.climatology_[self.soils_.index(season.soil)][months]
-        return np.where(observed, values, normal), observed.astype(float)
+        self.filled = np.where(observed, values, normals)
+        self.observed = observed.astype(float)
+        self.offsets = np.concatenate([[0], np.cumsum([s.days for s in seasons])]).astype(np.int64)
+        self.row = {self.index[id(s)]: block for block, s in enumerate(seasons)}
 
-    def _season_features(self, season: FieldSeason, cases: list[Case]) -> FloatArray:
-        filled, observed = self._filled(season)
-        age = np.array([min(c.age_days, season.days) for c in cases], dtype=int)
-        harvest = np.array([c.harvest_age_days for c in cases], dtype=float)
-        series = _Series(filled, observed, self.gdd_base_c, self.dry_day_mm)
-        plant_doy = season.planted.timetuple().tm_yday
-        harvest_doy = np.array(
-            [(season.planted + timedelta(days=int(h))).timetuple().tm_yday for h in harvest]
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            numeric = [
-                age.astype(float),
-                harvest,
-                harvest - age,
-                np.full(len(cases), np.sin(2 * np.pi * plant_doy / 365.25)),
-                np.full(len(cases), np.cos(2 * np.pi * plant_doy / 365.25)),
-                np.sin(2 * np.pi * harvest_doy / 365.25),
-                np.cos(2 * np.pi * harvest_doy / 365.25),
-                np.full(len(cases), season.area_ha),
-                np.array([c.prev_yield_t_ha for c in cases], dtype=float),
-                np.array([c.prev_starch_pct for c in cases], dtype=float),
-                series.total(RAIN, age, None),
-                series.total(RAIN, age, 30),
-                series.total(RAIN, age, 90),
-                series.total_of(series.wet, age, None),
-                series.dry_spell_max[age],
-                series.dry_spell[age],
-                series.mean(TMEAN, age, None),
-                series.total_of(series.gdd, age, None),
-                series.total(RADIATION, age, None),
-                series.mean(RH, age, 30),
-                series.mean(SM10, age, None),
-                series.mean(SM30, age, None),
-                series.mean(SM60, age, None),
-                series.mean(SM10, age, 30),
-                series.mean(SM30, age, 30),
-                series.mean(SM60, age, 30),
-                series.drydown(age, None),
-                series.drydown(age, 60),
-                series.coverage(age),
-                *([np.full(len(cases), np.nan)] * len(CROP_FEATURES)),  # filled by transform
-            ]
-        onehot = [np.full(len(cases), float(season.variety == v)) for v in self.varieties_]
-        onehot += [np.full(len(cases), float(season.soil == s)) for s in self.soils_]
-        return np.column_stack(numeric + onehot)
-
-
-class _Series:
-    """Cumulative sums of one season's filled daily values: any window's total is two lookups."""
-
-    def __init__(
-        self, filled: FloatArray, observed: FloatArray, gdd_base: float, dry_mm: float
+    def summarise(
+        self, cases: Sequence[Case], ages: list[int], gdd_base: float, dry_mm: float, recent: int
     ) -> None:
-        rain = filled[:, RAIN]
-        self.sums = _cumsum(filled)
-        self.observed = _cumsum(observed)
-        self.wet = _cumsum((rain >= dry_mm).astype(float))
-        self.gdd = _cumsum(np.maximum(filled[:, TMEAN] - gdd_base, 0.0))
-        storage = sum(
-            k * filled[:, c] for k, c in zip(STORAGE_MM_PER_PCT, SOIL_COLUMNS, strict=True)
+        keys = []
+        for case, age in zip(cases, ages, strict=True):
+            block = self.row.get(self.index[id(case.season)])
+            key = (block if block is not None else -1, age)
+            keys.append(self._query_index.setdefault(key, len(self._query_index)))
+        self.queries = np.array(keys, dtype=np.int64)
+        distinct = list(self._query_index)
+        blocks = np.array([max(b, 0) for b, _ in distinct], dtype=np.int64)
+        query_ages = np.array([a if b >= 0 else 0 for b, a in distinct], dtype=np.int64)
+        if len(self.offsets) < 2:  # no usable season at all: nothing to summarise
+            blocks = np.zeros(0, dtype=np.int64)
+            query_ages = np.zeros(0, dtype=np.int64)
+        self.statistics, self._whole, self._recent = seasonstats.summarise(
+            self.filled,
+            self.observed,
+            self.offsets,
+            blocks,
+            query_ages,
+            gdd_base,
+            dry_mm,
+            recent,
         )
-        decline = np.zeros_like(rain)
-        decline[1:] = np.asarray(storage)[:-1] - np.asarray(storage)[1:]
-        dry = np.zeros_like(rain, dtype=bool)
-        dry[1:] = (rain[1:] < 0.5) & (rain[:-1] < 0.5)
-        sensed = observed[:, SOIL_COLUMNS].min(axis=1) > 0
-        use = dry & sensed
-        self.decline = _cumsum(np.where(use, decline, 0.0))
-        self.et0 = _cumsum(np.where(use, ET0_MM_PER_MJ * filled[:, RADIATION], 0.0))
-        spells = _spells(rain < dry_mm)
-        # Leading zero, as the sums: index ``age`` is the spell at the end of day age - 1.
-        self.dry_spell = np.concatenate([[0.0], spells])
-        self.dry_spell_max = np.maximum.accumulate(self.dry_spell)
 
-    @staticmethod
-    def _window(age: np.ndarray, days: int | None) -> np.ndarray:
-        return np.zeros_like(age) if days is None else np.maximum(age - days, 0)
+    def coverage(self, season: FieldSeason, age: int) -> tuple[FloatArray, FloatArray]:
+        q = self._query_index[(self.row[self.index[id(season)]], age)]
+        return self._whole[q], self._recent[q]
 
-    def total(self, column: int, age: np.ndarray, days: int | None) -> FloatArray:
-        start = self._window(age, days)
-        return np.asarray(self.sums[age, column] - self.sums[start, column])
-
-    def total_of(self, cumulative: FloatArray, age: np.ndarray, days: int | None) -> FloatArray:
-        start = self._window(age, days)
-        return np.asarray(cumulative[age] - cumulative[start])
-
-    def mean(self, column: int, age: np.ndarray, days: int | None) -> FloatArray:
-        start = self._window(age, days)
-        length = (age - start).astype(float)
-        return np.where(length > 0, self.total(column, age, days) / length, np.nan)
-
-    def drydown(self, age: np.ndarray, days: int | None) -> FloatArray:
-        """Soil water lost per mm of reference ET on dry days: a canopy's transpiration, seen
-        by the probes (bare soil loses little, a full canopy about Kc = 1)."""
-        et0 = self.total_of(self.et0, age, days)
-        loss = self.total_of(self.decline, age, days)
-        return np.where(et0 > 5.0, loss / np.where(et0 > 0, et0, 1.0), np.nan)
-
-    def coverage(self, age: np.ndarray) -> FloatArray:
-        counts = self.observed[age] - self.observed[0]
-        share = counts.min(axis=1) / np.maximum(age, 1)
-        return np.where(age > 0, share, 1.0)
-
-
-def _cumsum(values: FloatArray) -> FloatArray:
-    """Cumulative sums with a leading zero row: rows [a, b) total ``c[b] - c[a]``."""
-    zero = np.zeros((1, *values.shape[1:]))
-    return np.concatenate([zero, np.cumsum(values, axis=0)])
-
-
-def _spells(dry: np.ndarray) -> FloatArray:
-    """Length of the dry spell each day ends (0 on a wet day)."""
-    count = np.cumsum(dry.astype(float))
-    reset = np.maximum.accumulate(np.where(~dry, count, 0.0)) if dry.size else count
-    return np.asarray(count - reset)
+    def filled_seasons(self) -> list[FloatArray]:
+        """Every season's filled days, in ``seasons`` order (views into the concatenation)."""
+        out = []
+        for number, season in enumerate(self.seasons):
+            block = self.row.get(number)
+            if block is None:
+                out.append(np.zeros((season.days, len(DAILY_VARIABLES))))
+            else:
+                out.append(self.filled[self.offsets[block] : self.offsets[block + 1]])
+        return out
 
 
 def _unique_seasons(cases: Sequence[Case]) -> list[FieldSeason]:
@@ -398,13 +366,6 @@ def _unique_seasons(cases: Sequence[Case]) -> list[FieldSeason]:
     for case in cases:
         seen.setdefault(id(case.season), case.season)
     return list(seen.values())
-
-
-def _group_by_season(cases: Sequence[Case]) -> list[tuple[FieldSeason, list[int]]]:
-    groups: dict[int, tuple[FieldSeason, list[int]]] = {}
-    for i, case in enumerate(cases):
-        groups.setdefault(id(case.season), (case.season, []))[1].append(i)
-    return list(groups.values())
 
 
 def _climatology(seasons: list[FieldSeason], soils: list[str]) -> FloatArray:

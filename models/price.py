@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+#: A price computes on one number or an array of them alike.
+Number = TypeVar("Number", float, npt.NDArray[np.float64])
 
 #: 1 ha = 6.25 rai (DOMAIN.md).
 RAI_PER_HA = 6.25
@@ -32,11 +39,13 @@ class PriceRule:
         if self.thb_per_point < 0:
             raise ValueError(f"price per starch point {self.thb_per_point} must not be negative")
 
-    def thb_per_kg(self, starch_pct: float) -> float:
+    def thb_per_kg(self, starch_pct: Number) -> Number:
+        """Per kg of fresh roots; a float or a numpy array of them (the forecast job prices
+        every candidate date at once)."""
         price = self.base_thb_per_kg + self.thb_per_point * (starch_pct - self.baseline_starch_pct)
-        return max(self.floor_thb_per_kg, price)
+        return np.maximum(self.floor_thb_per_kg, price)  # type: ignore[no-any-return]
 
-    def revenue_thb(self, tonnes: float, starch_pct: float) -> float:
+    def revenue_thb(self, tonnes: Number, starch_pct: Number) -> Number:
         return tonnes * 1000 * self.thb_per_kg(starch_pct)
 
 

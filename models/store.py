@@ -177,9 +177,15 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int],
     ingest uses) because the forecast job writes 18 points per field and ``Point`` took twice
     as long per point (23 vs 12 us, measured 2026-11-26); the tags are ids, dates, variety
     names and model versions, so only the escaping below can ever apply."""
-    tag_text = ",".join(f"{k}={escape_tag(v)}" for k, v in sorted(tags.items()))
     field_text = ",".join(_field(k, v) for k, v in sorted(fields.items()))
-    return f"{measurement},{tag_text} {field_text} {ms}"
+    return f"{series_key(measurement, tags)} {field_text} {ms}"
+
+
+def series_key(measurement: str, tags: dict[str, str]) -> str:
+    """``measurement,tag=value,...``, tags sorted: the part of a line every point of one
+    series shares."""
+    tag_text = ",".join(f"{k}={escape_tag(v)}" for k, v in sorted(tags.items()))
+    return f"{measurement},{tag_text}"
 
 
 def _field(key: str, value: float | int) -> str:

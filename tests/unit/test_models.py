@@ -201,3 +201,17 @@ def test_features_fitted_on_another_schema_are_refused(
     stale.named_steps["features"].schema_version_ = 0
     with pytest.raises(SchemaMismatchError, match="retrain"):
         stale.predict(cases[:2])
+
+
+def test_one_dead_probe_drops_its_field_and_the_others_are_featurised_in_the_same_batch() -> None:
+    features = _fitted([_season(120)])
+    dead = _season(120)
+    dead.values[20:, SM30] = np.nan
+    good = FieldSeason("f2", "farm1", "KU50", "loam", date(2025, 4, 1), 1.0, _season(120).values)
+    cases = [Case(dead, 120, 300), Case(good, 120, 300), Case(good, 120, 310)]
+    kept, matrix, refused = features.transform_accepted(cases)
+    assert kept == [1, 2]
+    assert matrix.shape == (2, len(features.get_feature_names_out()))
+    assert list(refused) == ["f1"]
+    assert "soil_moisture_30cm observed on 17%" in refused["f1"][0]
+    assert np.array_equal(matrix, features.transform(cases[1:]), equal_nan=True)
