@@ -245,7 +245,13 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         rows = []
         for case in cases:
             prev = case.prev_season
-            usable = prev is not None and prev.field_id not in batch.refused
+            # A previous season mostly filled from the climatology would calibrate the yield
+            # gap against weather the field never had: not used.
+            usable = (
+                prev is not None
+                and prev.field_id not in batch.refused
+                and batch.observed_share(prev) >= self.min_coverage
+            )
             rows.append(
                 (
                     batch.index[id(case.season)],
@@ -348,6 +354,14 @@ class _Batch:
     def coverage(self, season: FieldSeason, age: int) -> tuple[FloatArray, FloatArray]:
         q = self._query_index[(self.row[self.index[id(season)]], age)]
         return self._whole[q], self._recent[q]
+
+    def observed_share(self, season: FieldSeason) -> float:
+        """The smallest share of ``season``'s days any variable was observed on."""
+        block = self.row.get(self.index[id(season)])
+        if block is None or season.days == 0:
+            return 0.0
+        rows = self.observed[self.offsets[block] : self.offsets[block + 1]]
+        return float(rows.mean(axis=0).min())
 
     def filled_seasons(self) -> list[FloatArray]:
         """Every season's filled days, in ``seasons`` order (views into the concatenation)."""

@@ -26,7 +26,7 @@ from isanfarm.influx import InfluxV1
 from models import cattle, store
 from models.daily import RAI_PER_HA, FieldSeason, normalise_soil, normalise_variety
 from models.errors import FeatureError
-from models.features import Case
+from models.features import NUMERIC_FEATURES, Case
 from models.price import HarvestCalendar, PriceRule
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class AnimalInfo:
 @dataclass(slots=True)
 class ForecastReport:
     fields: int = 0
+    #: Fields whose yield gap the crop model calibrated from their previous season.
+    calibrated: int = 0
     points: int = 0
     animals: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -63,10 +65,21 @@ class ForecastReport:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A field's previous harvest (yield t/ha, starch %), from an imported CSV."""
+    """A field's previous harvest (yield t/ha, starch %), from an imported CSV; with its
+    planting and harvest dates the job also reads that season's daily data, from which the crop
+    model calibrates the field's yield gap (``models.cropfeatures``)."""
 
     yield_t_ha: float
     starch_pct: float
+    planted: date | None = None
+    harvested: date | None = None
+
+    @property
+    def season_days(self) -> int | None:
+        """Days from planting to harvest, when both are known and in that order."""
+        if self.planted is None or self.harvested is None or self.harvested <= self.planted:
+            return None
+        return (self.harvested - self.planted).days
 
 
 def cassava_lines(
@@ -79,10 +92,13 @@ def cassava_lines(
     calendar: HarvestCalendar,
     history: dict[str, History] | None = None,
     report: ForecastReport | None = None,
+    previous: dict[str, np.ndarray] | None = None,
 ) -> list[str]:
-    """Forecast points for every field and candidate harvest date."""
+    """Forecast points for every field and candidate harvest date. ``previous``: field id ->
+    daily values of its previous season (planting to harvest, as ``history`` dates it)."""
     report = report or ForecastReport()
     history = history or {}
+    previous = previous or {}
     features, model = pipeline.named_steps["features"], pipeline[-1]
     cases, meta = [], []
     for info in fields:
@@ -97,9 +113,18 @@ def cassava_lines(
         )
         age = max(0, (issued - info.planted).days)
         before = history.get(info.field_id, History(math.nan, math.nan))
+        last = _previous_season(season, before, previous.get(info.field_id))
         dates = calendar.candidates(info.planted, issued)
         cases += [
-            Case(season, age, (d - info.planted).days, before.yield_t_ha, before.starch_pct)
+            Case(
+                season,
+                age,
+                (d - info.planted).days,
+                before.yield_t_ha,
+                before.starch_pct,
+                last,
+                before.season_days if last is not None else None,
+            )
             for d in dates
         ]
         meta.append((info, season, dates))
@@ -112,10 +137,30 @@ def cassava_lines(
     if not kept:
         return []
     predicted = model.predict(matrix)
+    calibrated = np.isfinite(matrix[:, NUMERIC_FEATURES.index("management_est")])
+    report.calibrated += len({cases[kept[i]].season.field_id for i in np.flatnonzero(calibrated)})
     lines = _cassava_points(meta, predicted, issued, model_version, price)
     report.fields += len(meta)
     report.points += len(lines)
     return lines
+
+
+def _previous_season(
+    season: FieldSeason, before: History, values: np.ndarray | None
+) -> FieldSeason | None:
+    """The field's previous season as the crop model's calibration needs it: its daily values
+    from planting to harvest; None without both dates or without data."""
+    if values is None or before.planted is None or before.season_days is None:
+        return None
+    return FieldSeason(
+        season.field_id,
+        season.farm_id,
+        season.variety,
+        season.soil,
+        before.planted,
+        season.area_ha,
+        values,
+    )
 
 
 def _cassava_points(
@@ -207,15 +252,21 @@ def cattle_lines(
 
 def load_history(path: Path | None) -> dict[str, History]:
     """The newest harvest per field from a harvest CSV (docs/forecasts.md: ``field``,
-    ``harvested``, ``fresh_yield_t_ha``, ``starch_pct``)."""
+    ``harvested``, ``fresh_yield_t_ha``, ``starch_pct``, optionally ``planted``)."""
     if path is None:
         return {}
     newest: dict[str, tuple[str, History]] = {}
     with open(path, newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):
             try:
-                entry = History(float(row["fresh_yield_t_ha"]), float(row["starch_pct"]))
                 key, when = row["field"], row["harvested"]
+                planted = row.get("planted") or None
+                entry = History(
+                    float(row["fresh_yield_t_ha"]),
+                    float(row["starch_pct"]),
+                    date.fromisoformat(planted) if planted else None,
+                    date.fromisoformat(when),
+                )
             except (KeyError, ValueError) as exc:
                 raise FeatureError(f"{path}:{number}: {exc}: see docs/forecasts.md") from None
             if key not in newest or when > newest[key][0]:
@@ -246,8 +297,18 @@ def run(
         first = min(f.planted for f in fields)
         daily = store.daily_values(influx, [f.field_id for f in fields], first, issued)
         trimmed = {f.field_id: daily[f.field_id][(f.planted - first).days :] for f in fields}
+        previous = _previous_daily(influx, history or {}, {f.field_id for f in fields})
         lines += cassava_lines(
-            pipeline, model_version, fields, trimmed, issued, price, calendar, history, report
+            pipeline,
+            model_version,
+            fields,
+            trimmed,
+            issued,
+            price,
+            calendar,
+            history,
+            report,
+            previous,
         )
     if herds:
         ids = [h.herd_id for h in herds]
@@ -259,6 +320,27 @@ def run(
         influx.write(lines[start : start + 5000], precision="ms")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _previous_daily(
+    influx: InfluxV1, history: dict[str, History], fields: set[str]
+) -> dict[str, np.ndarray]:
+    """Daily values of each registered field's previous season, planting to harvest, for the
+    fields whose harvest record dates it (one query for all of them)."""
+    spans = {
+        key: (entry.planted, days)
+        for key, entry in history.items()
+        if key in fields and entry.planted is not None and (days := entry.season_days) is not None
+    }
+    if not spans:
+        return {}
+    start = min(planted for planted, _ in spans.values())
+    end = max(planted + timedelta(days=days) for planted, days in spans.values())
+    daily = store.daily_values(influx, sorted(spans), start, end + timedelta(days=1))
+    return {
+        key: daily[key][(planted - start).days : (planted - start).days + days + 1]
+        for key, (planted, days) in spans.items()
+    }
 
 
 def _registry(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:

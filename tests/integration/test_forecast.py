@@ -67,14 +67,18 @@ def _tiny_model(directory: Path) -> str:
     return ModelRegistry(directory).save(pipeline, {"held_out_metrics": {}})
 
 
-def _field_telemetry(influx: InfluxV1, today: date) -> None:
-    """A simulated season so far, one reading a day at local noon, as offline mode writes."""
-    weather = KoratWeather(7, day_index(PLANTED) - SPIN_UP_DAYS)
+def _field_telemetry(
+    influx: InfluxV1, today: date, planted: date = PLANTED, first_seq: int = 0
+) -> float:
+    """A simulated season from ``planted`` to yesterday, one reading a day at local noon, as
+    offline mode writes; returns the yield of its last day (t/ha)."""
+    weather = KoratWeather(7, day_index(planted) - SPIN_UP_DAYS)
     days = run_season(
-        weather, soil_type("loamy_sand"), variety("KU50"), PLANTED, today - timedelta(days=1)
+        weather, soil_type("loamy_sand"), variety("KU50"), planted, today - timedelta(days=1), 0.6
     )
     lines = []
-    for seq, d in enumerate(days):
+    for number, d in enumerate(days):
+        seq = first_seq + number
         w = d.weather
         readings = {
             "rain": w.rain_mm,
@@ -86,10 +90,11 @@ def _field_telemetry(influx: InfluxV1, today: date) -> None:
                 for depth, m in zip((10, 30, 60), d.soil_moisture_pct, strict=True)
             },
         }
-        noon = local_midnight_ms(PLANTED + timedelta(days=seq)) + 12 * 3_600_000
+        noon = local_midnight_ms(planted + timedelta(days=number)) + 12 * 3_600_000
         message = Telemetry(FARM, f"{FARM}-fnode", seq, noon, readings, FIELD)
         lines.append(telemetry_line(message, noon))
     influx.write(lines)
+    return days[-1].fresh_yield_t_ha
 
 
 def _barn_telemetry(influx: InfluxV1, now_ms: int) -> None:
@@ -161,3 +166,33 @@ def test_forecast_job_writes_points_the_api_reads_back(
     assert (
         client.get(f"/v1/herds/{HERD}/forecast", headers=world.auth("b-admin")).status_code == 404
     )
+
+
+def test_a_dated_harvest_record_calibrates_the_fields_yield_gap_from_its_last_season(
+    setup: tuple[TestClient, World, ModelSettings], influx: InfluxV1, tmp_path: Path
+) -> None:
+    """The previous season's daily data is read back from InfluxDB for the dates of the
+    cooperative's harvest record, and the crop model calibrates the field from it."""
+    _, _, settings = setup
+    today = local_day(time.time_ns() // 1_000_000)
+    last_planted = PLANTED - timedelta(days=365)
+    last_harvested = last_planted + timedelta(days=300)
+    last_yield = _field_telemetry(influx, last_harvested + timedelta(days=1), last_planted, 10_000)
+    _field_telemetry(influx, today)
+    _tiny_model(settings.model_dir)
+    harvests = tmp_path / "harvests.csv"
+    harvests.write_text(
+        "field,planted,harvested,fresh_yield_t_ha,starch_pct\n"
+        f"{FIELD},{last_planted},{last_harvested},{last_yield:.2f},27.5\n"
+    )
+
+    dated = jobs.forecast(settings, harvests=harvests)
+
+    assert dated.fields == 1, dated.skipped
+    assert dated.calibrated == 1
+    undated = tmp_path / "undated.csv"
+    undated.write_text(
+        "field,harvested,fresh_yield_t_ha,starch_pct\n"
+        f"{FIELD},{last_harvested},{last_yield:.2f},27.5\n"
+    )
+    assert jobs.forecast(settings, harvests=undated).calibrated == 0
