@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 
 def main() -> int:
+    from models.cassava import BOOSTING_ROUNDS
     from models.simulated import simulate
     from models.training import headline, train
 
@@ -35,7 +36,7 @@ def main() -> int:
     parser.add_argument("--fields", type=int)
     parser.add_argument("--seasons", type=int)
     parser.add_argument("--forecast-fields", type=int)
-    parser.add_argument("--max-iter", type=int, default=150)
+    parser.add_argument("--max-iter", type=int, help="boosting rounds (default: the model's)")
     parser.add_argument("--report", help="also write the evaluation report to this folder")
     args = parser.parse_args()
     fields = args.fields or (150 if args.quick else 500)
@@ -45,7 +46,7 @@ def main() -> int:
     started = time.perf_counter()
     simulated = simulate(fields, seasons, seed=1, progress=sys.stderr)
     simulate_s = time.perf_counter() - started
-    result = train(simulated, max_iter=args.max_iter, seed=1)
+    result = train(simulated, max_iter=args.max_iter or BOOSTING_ROUNDS, seed=1)
     total_s = time.perf_counter() - started
     forecast_s, points = _forecast(result.pipeline, simulated, n_forecast)
     metrics = result.evaluation.metrics

@@ -520,7 +520,9 @@ def _add_model_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     train.add_argument("--fields", type=int, default=300, help="simulated fields")
     train.add_argument("--seasons", type=int, default=8, help="seasons per field (>= 3)")
     train.add_argument("--seed", type=int, default=1)
-    train.add_argument("--max-iter", type=int, default=150, help="boosting rounds per model")
+    train.add_argument(
+        "--max-iter", type=int, help="boosting rounds per tree model (default: the model's)"
+    )
     train.add_argument("--list", action="store_true", help="list saved models and exit")
     train.add_argument("--pin", metavar="VERSION", help="serve this version from now on, and exit")
     train.add_argument("--unpin", action="store_true", help="serve the newest good model again")
@@ -586,8 +588,9 @@ def _forecast(args: argparse.Namespace) -> int:
     for reason in report.skipped:
         print(f"skipped {reason}", file=sys.stderr)
     print(
-        f"forecast {report.fields} fields ({report.points} points) and {report.animals} animals "
-        f"in {report.seconds:.1f} s; skipped {len(report.skipped)}"
+        f"forecast {report.fields} fields ({report.points} points; {report.calibrated} "
+        f"calibrated from their last season) and {report.animals} animals in "
+        f"{report.seconds:.1f} s; skipped {len(report.skipped)}"
     )
     return 0
 

@@ -21,13 +21,15 @@ class TrainOptions:
     fields: int = 300
     seasons: int = 8
     seed: int = 1
-    max_iter: int = 150
+    #: Boosting rounds per tree model; None: the model's default (models.cassava).
+    max_iter: int | None = None
 
 
 def train(
     registry: ModelRegistry, options: TrainOptions, progress: TextIO | None = sys.stderr
 ) -> tuple[str, dict[str, Any]]:
     """Simulate, fit, score on held-out seasons and fields, save; returns (version, metadata)."""
+    from models.cassava import BOOSTING_ROUNDS
     from models.simulated import simulate
     from models.training import headline
     from models.training import train as fit
@@ -35,7 +37,7 @@ def train(
     seasons = simulate(options.fields, options.seasons, options.seed, progress=progress)
     if progress is not None:
         progress.write("fitting ...\n")
-    result = fit(seasons, max_iter=options.max_iter, seed=options.seed)
+    result = fit(seasons, max_iter=options.max_iter or BOOSTING_ROUNDS, seed=options.seed)
     metrics = result.evaluation.metrics
     m = metrics["3m"]
     skill = min(m["yield_skill"], m["starch_skill"])

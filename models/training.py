@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
-from models.cassava import build_pipeline, predict_cases
+from models.cassava import BOOSTING_ROUNDS, build_pipeline, predict_cases
 from models.daily import FloatArray
 from models.features import Case
 from models.simulated import SimulatedSeason
@@ -169,7 +169,9 @@ def climatology_baseline(
     return {key: tuple(np.mean(values, axis=0)) for key, values in sums.items()}
 
 
-def train(seasons: Sequence[SimulatedSeason], max_iter: int = 150, seed: int = 1) -> TrainResult:
+def train(
+    seasons: Sequence[SimulatedSeason], max_iter: int = BOOSTING_ROUNDS, seed: int = 1
+) -> TrainResult:
     parts = split(seasons, seed)
     cases, targets, groups = training_cases(parts.train, parts.history, seed)
     pipeline = build_pipeline(max_iter=max_iter, random_state=seed)
