@@ -17,9 +17,11 @@ runs use it. Without a previous season the runs use 1 (the water-limited yield) 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 
 from models import cropmodel
 from models.daily import RADIATION, RAIN, SOIL_COLUMNS, TMEAN, FieldSeason, FloatArray
@@ -33,6 +35,8 @@ MANAGEMENT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: A generated member covers this many calendar days from 1 January of the planting year.
 MEMBER_DAYS = 3 * 366
 _WEATHER_COLUMNS = [RAIN, TMEAN, RADIATION]
+
+IntArray = npt.NDArray[np.int64]
 
 
 def weather_members(members: int, seed: int) -> FloatArray:
@@ -48,127 +52,113 @@ def weather_members(members: int, seed: int) -> FloatArray:
     return out
 
 
-#: (season index, age, harvest age, previous season index, previous yield, previous harvest age)
-CaseRow = tuple[int, int, int, int | None, float, int | None]
+@dataclass(frozen=True, slots=True)
+class CropCases:
+    """The cases of one batch as arrays: indexes into the batch's seasons, the issue day (at
+    most the season's length), the harvest day, and the previous season (index, recorded
+    yield t/ha, harvest day; -1 / NaN where there is none)."""
+
+    season: IntArray
+    age: IntArray
+    harvest: IntArray
+    prev: IntArray
+    prev_yield: FloatArray
+    prev_age: IntArray
 
 
 def crop_features(
     seasons: Sequence[FieldSeason],
     filled: Sequence[FloatArray],
-    cases: Sequence[CaseRow],
+    cases: CropCases,
     members: FloatArray,
 ) -> FloatArray:
-    """``cases`` index ``seasons`` and ``filled`` (the seasons' values with gaps filled).
-    Returns (cases, 4) in ``CROP_FEATURES`` order."""
-    out = np.full((len(cases), len(CROP_FEATURES)), np.nan)
-    if not cases:
+    """``filled``: the seasons' daily values with gaps filled. Returns (cases, 4) in
+    ``CROP_FEATURES`` order."""
+    n = len(cases.season)
+    out = np.full((n, len(CROP_FEATURES)), np.nan)
+    if not n:
         return out
     observed = _stack(filled)
     management = _calibrate(seasons, observed, cases, members)
     out[:, 3] = management
     # One group per (season, issue day, management), read on every harvest day asked of it.
-    plan = _Plan()
-    reads = [
-        plan.read(
-            (season, min(age, seasons[season].days), 1.0 if np.isnan(m) else float(m)), harvest
-        )
-        for (season, age, harvest, *_), m in zip(cases, management, strict=True)
-    ]
-    yields, starch = plan.run(seasons, observed, members)
-    log_yield = np.log(np.maximum(yields[reads], 0.01))
+    keys = np.column_stack([cases.season, cases.age, np.nan_to_num(management, nan=1.0)])
+    groups, group_of_case = np.unique(keys, axis=0, return_inverse=True)
+    reads, read_of_case = np.unique(
+        np.column_stack([group_of_case.ravel(), cases.harvest]), axis=0, return_inverse=True
+    )
+    yields, starch = _run(seasons, observed, groups, reads, members)
+    read_of_case = read_of_case.ravel()
+    log_yield = np.log(np.maximum(yields[read_of_case], 0.01))
     out[:, 0] = np.exp(log_yield.mean(axis=1))
     out[:, 1] = log_yield.std(axis=1)
-    out[:, 2] = starch[reads].mean(axis=1)
+    out[:, 2] = starch[read_of_case].mean(axis=1)
     return out
 
 
 def _calibrate(
-    seasons: Sequence[FieldSeason],
-    observed: FloatArray,
-    cases: Sequence[CaseRow],
-    members: FloatArray,
+    seasons: Sequence[FieldSeason], observed: FloatArray, cases: CropCases, members: FloatArray
 ) -> FloatArray:
     """The management factor that makes the crop model reproduce each case's previous harvest
     on the previous season's own weather; NaN where the case has none."""
-    out = np.full(len(cases), np.nan)
-    plan = _Plan()
-    wanted: dict[tuple[int, int], list[int]] = {}
-    for _, _, _, prev, prev_yield, prev_age in cases:
-        if prev is None or prev_age is None or not prev_yield > 0 or (prev, prev_age) in wanted:
-            continue
-        days = seasons[prev].days
-        wanted[(prev, prev_age)] = [plan.read((prev, days, m), prev_age) for m in MANAGEMENT_GRID]
-    if not wanted:
+    out = np.full(len(cases.season), np.nan)
+    usable = (cases.prev >= 0) & (cases.prev_age >= 0) & (cases.prev_yield > 0)
+    if not usable.any():
         return out
-    yields, _ = plan.run(seasons, observed, members[:1])
+    pairs, pair_of_case = np.unique(
+        np.column_stack([cases.prev[usable], cases.prev_age[usable]]), axis=0, return_inverse=True
+    )
     grid = np.array(MANAGEMENT_GRID)
-    for i, (_, _, _, prev, prev_yield, prev_age) in enumerate(cases):
-        tickets = (
-            wanted.get((prev, prev_age)) if prev is not None and prev_age is not None else None
-        )
-        if tickets is None:
-            continue
-        curve = np.log(np.maximum(yields[tickets, 0], 0.01))
-        order = np.argsort(curve)
-        out[i] = float(np.interp(np.log(prev_yield), curve[order], grid[order]))
+    days = np.array([seasons[i].days for i in pairs[:, 0]])
+    groups = np.column_stack(
+        [np.repeat(pairs[:, 0], len(grid)), np.repeat(days, len(grid)), np.tile(grid, len(pairs))]
+    )
+    reads = np.column_stack([np.arange(len(groups)), np.repeat(pairs[:, 1], len(grid))])
+    # The previous season is observed to its harvest: a member is read only past its data.
+    yields, _ = _run(seasons, observed, groups, reads, members[:1])
+    curves = np.log(np.maximum(yields[:, 0], 0.01)).reshape(len(pairs), len(grid))
+    estimates = np.array(
+        [
+            np.interp(np.log(y), np.sort(c), grid[np.argsort(c)])
+            for y, c in zip(cases.prev_yield[usable], curves[pair_of_case.ravel()], strict=True)
+        ]
+    )
+    out[usable] = estimates
     return out
 
 
-class _Plan:
-    """Groups of runs, keyed (season, observed days, management), and the days read off each.
-    ``read`` hands out a ticket per distinct (group, day); ``run`` returns outputs indexed by
-    ticket."""
-
-    def __init__(self) -> None:
-        self.groups: dict[tuple[int, int, float], dict[int, int]] = {}
-        self.tickets = 0
-
-    def read(self, group: tuple[int, int, float], day: int) -> int:
-        days = self.groups.setdefault(group, {})
-        if day not in days:
-            days[day] = self.tickets
-            self.tickets += 1
-        return days[day]
-
-    def run(
-        self, seasons: Sequence[FieldSeason], observed: FloatArray, members: FloatArray
-    ) -> tuple[FloatArray, FloatArray]:
-        """(yield, starch), each of shape (tickets, members)."""
-        keys = list(self.groups)
-        which = np.array([key[0] for key in keys], dtype=np.int64)
-        read_start = np.zeros(len(keys) + 1, dtype=np.int64)
-        read_start[1:] = np.cumsum([len(self.groups[key]) for key in keys])
-        read_days = np.array([d for key in keys for d in self.groups[key]], dtype=np.int64)
-        tickets = np.array([t for key in keys for t in self.groups[key].values()], dtype=int)
-        chosen = [seasons[i] for i in which]
-        soils = [soil_type(season.soil) for season in chosen]
-        varieties = [find_variety(season.variety) for season in chosen]
-        first = observed[which, 0]
-        groups = cropmodel.Groups(
-            season=which,
-            switch=np.array([key[1] for key in keys], dtype=np.int64),
-            management=np.array([key[2] for key in keys]),
-            calendar_start=np.array(
-                [(x.planted - date(x.planted.year, 1, 1)).days for x in chosen], dtype=np.int64
-            ),
-            soil=np.array(
-                [
-                    (t.field_capacity, t.wilting_point, t.saturation, t.drainage_per_day)
-                    for t in soils
-                ]
-            ).reshape(-1, 4),
-            variety=np.array(
-                [(v.rue_factor, v.starch_share, v.dmc_dry) for v in varieties]
-            ).reshape(-1, 3),
-            theta0=np.column_stack([first[:, 3], first[:, 4], first[:, 5], first[:, 5]]) / 100,
-            read_start=read_start,
-            read_days=read_days,
-        )
-        yields, starch = cropmodel.simulate(groups, observed[:, :, :3], members)
-        by_ticket = np.empty_like(yields), np.empty_like(starch)
-        by_ticket[0][tickets] = yields
-        by_ticket[1][tickets] = starch
-        return by_ticket
+def _run(
+    seasons: Sequence[FieldSeason],
+    observed: FloatArray,
+    groups: FloatArray,
+    reads: IntArray,
+    members: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """``groups``: rows (season index, observed days, management); ``reads``: rows (group,
+    day), sorted by group. Returns (yield, starch) per read and member."""
+    which = groups[:, 0].astype(np.int64)
+    soils = [soil_type(seasons[i].soil) for i in range(len(seasons))]
+    varieties = [find_variety(seasons[i].variety) for i in range(len(seasons))]
+    soil = np.array(
+        [(t.field_capacity, t.wilting_point, t.saturation, t.drainage_per_day) for t in soils]
+    ).reshape(-1, 4)
+    variety = np.array([(v.rue_factor, v.starch_share, v.dmc_dry) for v in varieties]).reshape(
+        -1, 3
+    )
+    start = np.array([(s.planted - date(s.planted.year, 1, 1)).days for s in seasons])
+    first = observed[which, 0]
+    batch = cropmodel.Groups(
+        season=which,
+        switch=groups[:, 1].astype(np.int64),
+        management=groups[:, 2],
+        calendar_start=start[which].astype(np.int64),
+        soil=soil[which],
+        variety=variety[which],
+        theta0=np.column_stack([first[:, 3], first[:, 4], first[:, 5], first[:, 5]]) / 100,
+        read_start=np.searchsorted(reads[:, 0], np.arange(len(groups) + 1)).astype(np.int64),
+        read_days=reads[:, 1].astype(np.int64),
+    )
+    return cropmodel.simulate(batch, observed[:, :, :3], members)
 
 
 def _stack(filled: Sequence[FloatArray]) -> FloatArray:

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin  # type: ignore[import-
 from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
 from models import seasonstats
-from models.cropfeatures import CROP_FEATURES, crop_features, weather_members
+from models.cropfeatures import CROP_FEATURES, CropCases, crop_features, weather_members
 from models.daily import DAILY_VARIABLES, FieldSeason, FloatArray
 from models.errors import FeatureError, SchemaMismatchError
 from models.seasonstats import STATISTICS
@@ -208,10 +208,15 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def _features(self, cases: Sequence[Case], batch: _Batch, rows: np.ndarray) -> FloatArray:
         """Features of ``cases``, which are the batch's cases at ``rows``."""
         n = len(cases)
-        age = np.array([min(c.age_days, c.season.days) for c in cases], dtype=float)
+        # Per-season values gathered through one index per case: 18 cases share a season.
+        season = np.array([batch.index[id(c.season)] for c in cases], dtype=np.int64)
+        seasons = batch.seasons
+        days = np.array([s.days for s in seasons], dtype=float)
+        planted = np.array([np.datetime64(s.planted, "D") for s in seasons])[season]
+        plant_doy = np.array([s.planted.timetuple().tm_yday for s in seasons], dtype=float)
+        area = np.array([s.area_ha for s in seasons], dtype=float)
+        age = np.minimum(np.array([c.age_days for c in cases], dtype=float), days[season])
         harvest = np.array([c.harvest_age_days for c in cases], dtype=float)
-        plant_doy = np.array([c.season.planted.timetuple().tm_yday for c in cases], dtype=float)
-        planted = np.array([np.datetime64(c.season.planted, "D") for c in cases])
         harvested = planted + harvest.astype("timedelta64[D]")
         year_start = harvested.astype("datetime64[Y]").astype("datetime64[D]")
         harvest_doy = (harvested - year_start).astype(int) + 1
@@ -220,18 +225,18 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             age,
             harvest,
             harvest - age,
-            np.sin(turn * plant_doy),
-            np.cos(turn * plant_doy),
+            np.sin(turn * plant_doy)[season],
+            np.cos(turn * plant_doy)[season],
             np.sin(turn * harvest_doy),
             np.cos(turn * harvest_doy),
-            np.array([c.season.area_ha for c in cases], dtype=float),
+            area[season],
             np.array([c.prev_yield_t_ha for c in cases], dtype=float),
             np.array([c.prev_starch_pct for c in cases], dtype=float),
         ]
         statistics = batch.statistics[batch.queries[rows]]
         crop = self._crop_features(cases, batch)
-        variety = np.array([self.varieties_.index(c.season.variety) for c in cases], dtype=int)
-        soil = np.array([self.soils_.index(c.season.soil) for c in cases], dtype=int)
+        variety = np.array([self._variety_index(s) for s in seasons], dtype=int)[season]
+        soil = np.array([self._soil_index(s) for s in seasons], dtype=int)[season]
         onehot = [
             (variety[:, None] == np.arange(len(self.varieties_))).astype(float),
             (soil[:, None] == np.arange(len(self.soils_))).astype(float),
@@ -240,29 +245,44 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             return np.empty((0, len(self.feature_names_out_)))
         return np.column_stack([*numeric, statistics, crop, *onehot])
 
+    def _variety_index(self, season: FieldSeason) -> int:
+        """Column of the season's variety (-1 for a refused season: never featurised)."""
+        known = season.variety in self.varieties_
+        return self.varieties_.index(season.variety) if known else -1
+
+    def _soil_index(self, season: FieldSeason) -> int:
+        return self.soils_.index(season.soil) if season.soil in self.soils_ else -1
+
     def _crop_features(self, cases: Sequence[Case], batch: _Batch) -> FloatArray:
         """One batch of crop-model runs for every case (``models.cropfeatures``)."""
-        rows = []
-        for case in cases:
-            prev = case.prev_season
-            # A previous season mostly filled from the climatology would calibrate the yield
-            # gap against weather the field never had: not used.
-            usable = (
-                prev is not None
-                and prev.field_id not in batch.refused
-                and batch.observed_share(prev) >= self.min_coverage
-            )
-            rows.append(
-                (
-                    batch.index[id(case.season)],
-                    case.age_days,
-                    case.harvest_age_days,
-                    batch.index[id(prev)] if usable and prev is not None else None,
-                    case.prev_yield_t_ha,
-                    case.prev_harvest_age_days,
-                )
-            )
-        return crop_features(batch.seasons, batch.filled_seasons(), rows, self.members_)
+        # A previous season mostly filled from the climatology would calibrate the yield gap
+        # against weather the field never had: not used.
+        trusted = {
+            number: s.field_id not in batch.refused and batch.observed_share(s) >= self.min_coverage
+            for number, s in enumerate(batch.seasons)
+        }
+        prev = np.array(
+            [
+                batch.index[id(c.prev_season)]
+                if c.prev_season is not None and trusted[batch.index[id(c.prev_season)]]
+                else -1
+                for c in cases
+            ],
+            dtype=np.int64,
+        )
+        season = np.array([batch.index[id(c.season)] for c in cases], dtype=np.int64)
+        days = np.array([s.days for s in batch.seasons], dtype=np.int64)
+        age = np.minimum(np.array([c.age_days for c in cases], dtype=np.int64), days[season])
+        prev_age = [c.prev_harvest_age_days for c in cases]
+        crop_cases = CropCases(
+            season=season,
+            age=age,
+            harvest=np.array([c.harvest_age_days for c in cases], dtype=np.int64),
+            prev=prev,
+            prev_yield=np.array([c.prev_yield_t_ha for c in cases], dtype=float),
+            prev_age=np.array([-1 if a is None else a for a in prev_age], dtype=np.int64),
+        )
+        return crop_features(batch.seasons, batch.filled_seasons(), crop_cases, self.members_)
 
     # ---- checks ---------------------------------------------------------------------------
 

@@ -183,6 +183,7 @@ def _cassava_points(
     revenue = np.round(price.revenue_thb(tonnes, values[:, 3]), 0)
     rows = iter(zip(values.tolist(), tonnes.tolist(), revenue.tolist(), strict=True))
     lines = []
+    midnight: dict[date, int] = {}
     for info, season, dates in meta:
         tags = {
             "farm": info.farm_id,
@@ -200,7 +201,7 @@ def _cassava_points(
                 f"issued_at_ms={issued_at_ms}i,revenue_thb={r!r},starch_pct={st!r},"
                 f"starch_pct_p10={s10!r},starch_pct_p90={s90!r},tonnes={t!r},"
                 f"yield_t_ha={y!r},yield_t_ha_p10={y10!r},yield_t_ha_p90={y90!r} "
-                f"{store.local_midnight_ms(day)}"
+                f"{midnight.get(day) or midnight.setdefault(day, store.local_midnight_ms(day))}"
             )
     return lines
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models import cropmodel
-from models.cropfeatures import crop_features, weather_members
+from models.cropfeatures import CropCases, crop_features, weather_members
 from models.daily import FieldSeason, from_simulation
 from simulators.crop import VARIETIES
 from simulators.field import FieldDay, FieldModel, run_season
@@ -72,6 +72,20 @@ def _groups(seasons: list[FieldSeason], switch: list[int], management: list[floa
     )
 
 
+def _cases(
+    season: int, age: int, harvest: int, prev: int = -1, prev_yield: float = np.nan
+) -> CropCases:
+    """One case; a previous season (``prev``) harvested on the same day as this one."""
+    return CropCases(
+        np.array([season]),
+        np.array([age]),
+        np.array([harvest]),
+        np.array([prev]),
+        np.array([prev_yield]),
+        np.array([harvest if prev >= 0 else -1]),
+    )
+
+
 def test_compiled_model_matches_the_simulator_day_by_day() -> None:
     cases = [
         (3, "loamy_sand", "KU50", 0.55),
@@ -111,9 +125,8 @@ def test_a_previous_harvest_calibrates_the_fields_yield_gap() -> None:
         before, days = _season(11, "loamy_sand", "KU50", management)
         now, _ = _season(12, "loamy_sand", "KU50", management)
         harvest = 300
-        rows = [(1, 200, harvest, 0, days[harvest].fresh_yield_t_ha, harvest)]
-        filled = [before.values, now.values]
-        features = crop_features([before, now], filled, rows, members)
+        case = _cases(1, 200, harvest, prev=0, prev_yield=days[harvest].fresh_yield_t_ha)
+        features = crop_features([before, now], [before.values, now.values], case, members)
         # The simulator spun its soil up from another start: close, not exact.
         assert features[0, 3] == pytest.approx(management, abs=0.03)
 
@@ -121,9 +134,7 @@ def test_a_previous_harvest_calibrates_the_fields_yield_gap() -> None:
 def test_without_a_previous_season_the_run_is_water_limited_and_says_so() -> None:
     members = weather_members(2, seed=1)
     season, days = _season(13, "sandy_loam", "KU50", 0.5)
-    features = crop_features(
-        [season], [season.values], [(0, 200, 300, None, np.nan, None)], members
-    )
+    features = crop_features([season], [season.values], _cases(0, 200, 300), members)
     assert np.isnan(features[0, 3])
     # Water-limited (management 1) is well above what this poorly managed field grew.
     assert features[0, 0] > 1.3 * days[300].fresh_yield_t_ha
