@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from ingest.points import Reject, point_time_ns, reject_line, status_line, telemetry_line
-from isanfarm.contract import DeviceStatus, Telemetry
+from hypothesis import given
+from hypothesis import strategies as st
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
+
+from ingest.points import (
+    Reject,
+    point_time_ns,
+    quarantine_line,
+    reject_line,
+    status_line,
+    telemetry_line,
+)
+from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE, DeviceStatus, Health, Telemetry
 
 
 def test_telemetry_becomes_one_point_at_device_time_keyed_by_farm_device_and_site() -> None:
@@ -67,3 +79,147 @@ def test_a_huge_reject_payload_is_cut() -> None:
     reject = Reject("t", b"x" * 100_000, "too_large", "payload", "too big", 1, "w")
     assert len(reject_line(reject)) < 2_300
     assert "payload_bytes=100000i" in reject_line(reject)
+
+
+# ---- influxdb-client's Point as the reference encoder --------------------------------------
+# ingest.points writes line protocol itself, for speed; it must write what Point writes.
+
+
+def point_telemetry(message: Telemetry, received_ms: int) -> str:
+    point = point_readings("telemetry", message).field("received_ms", received_ms)
+    return str(point.time(point_time_ns(message), WritePrecision.NS).to_line_protocol())
+
+
+def point_quarantine(message: Telemetry, reason: str, received_ns: int, worker: str) -> str:
+    point = point_readings("telemetry_quarantine", message).tag("reason", reason)
+    point.tag("worker", worker).field("device_ts", message.ts_ms)
+    return str(point.time(received_ns, WritePrecision.NS).to_line_protocol())
+
+
+def point_readings(measurement: str, message: Telemetry) -> Point:
+    point: Point = Point(measurement).tag("farm", message.farm_id)
+    point.tag("device", message.device_id)
+    if message.site is not None:
+        point.tag("site", message.site)
+    if message.animal_id is not None:
+        point.tag("animal", message.animal_id)
+    for name, value in sorted(message.readings.items()):
+        point.field(name, float(value))
+    point.field("seq", message.seq)
+    return point
+
+
+def point_status(status: DeviceStatus, received_ns: int) -> str:
+    point = (
+        Point("device_status")
+        .tag("farm", status.farm_id)
+        .tag("device", status.device_id)
+        .field("online", status.state == "online")
+        .field("state", status.state)
+    )
+    if status.ts_ms is not None:
+        point.field("device_ts", status.ts_ms)
+    if status.health is not None:
+        for name in Health.__dataclass_fields__:
+            value = getattr(status.health, name)
+            point.field(name, value if isinstance(value, bool | int) else float(value))
+    return str(point.time(received_ns, WritePrecision.NS).to_line_protocol())
+
+
+def point_reject(reject: Reject) -> str:
+    text = reject.payload[:8192].decode("utf-8", errors="backslashreplace")
+    point = (
+        Point("ingest_rejects")
+        .tag("rule", reject.rule)
+        .tag("worker", reject.worker)
+        .field("field", reject.field)
+        .field("topic", reject.topic)
+        .field("detail", reject.detail)
+        .field("payload", text[:2048])
+        .field("payload_bytes", len(reject.payload))
+    )
+    return str(point.time(reject.received_ns, WritePrecision.NS).to_line_protocol())
+
+
+#: Any text, weighted towards what line protocol must escape (a trailing backslash included).
+_text = st.text(
+    st.one_of(st.sampled_from(list(' ,="\\\n\r\t=#xเกษตร🐄')), st.characters()), max_size=12
+)
+awkward = st.one_of(_text, _text.map(lambda text: text + "\\"))
+ids = st.one_of(st.from_regex(ID_PATTERN, fullmatch=True), awkward)
+numbers = st.one_of(st.floats(), st.integers(-(10**6), 10**6).map(float))
+times = st.integers(0, 2**62)
+
+
+@st.composite
+def telemetry_messages(draw: st.DrawFn) -> Telemetry:
+    return Telemetry(
+        farm_id=draw(ids),
+        device_id=draw(ids),
+        seq=draw(st.integers(0, 2**63 - 1)),
+        ts_ms=draw(st.integers(0, 4_102_444_800_000)),
+        readings=draw(st.dictionaries(st.one_of(st.sampled_from(SENSORS), awkward), numbers)),
+        site=draw(st.none() | ids),
+        animal_id=draw(st.none() | ids),
+    )
+
+
+SENSORS = sorted(SENSOR_CATALOGUE)
+
+
+@given(message=telemetry_messages(), received_ms=times)
+def test_telemetry_is_encoded_exactly_as_influxdb_clients_point_would(
+    message: Telemetry, received_ms: int
+) -> None:
+    assert telemetry_line(message, received_ms) == point_telemetry(message, received_ms)
+
+
+@given(message=telemetry_messages(), reason=awkward, received_ns=times, worker=awkward)
+def test_quarantine_is_encoded_exactly_as_influxdb_clients_point_would(
+    message: Telemetry, reason: str, received_ns: int, worker: str
+) -> None:
+    expected = point_quarantine(message, reason, received_ns, worker)
+    assert quarantine_line(message, reason, received_ns, worker) == expected
+
+
+@given(
+    status=st.builds(
+        DeviceStatus,
+        farm_id=ids,
+        device_id=ids,
+        state=st.sampled_from(["online", "offline"]),
+        ts_ms=st.none() | times,
+        health=st.none()
+        | st.builds(
+            Health,
+            uptime_s=numbers,
+            outbox_depth=st.integers(0, 2**63 - 1),
+            oldest_unsent_age_s=numbers,
+            dropped=st.integers(0, 10**9),
+            driver_errors=st.integers(0, 10**9),
+            implausible=st.integers(0, 10**9),
+            clock_suspect=st.booleans(),
+        ),
+    ),
+    received_ns=times,
+)
+def test_status_is_encoded_exactly_as_influxdb_clients_point_would(
+    status: DeviceStatus, received_ns: int
+) -> None:
+    assert status_line(status, received_ns) == point_status(status, received_ns)
+
+
+@given(
+    reject=st.builds(
+        Reject,
+        topic=awkward,
+        payload=st.binary(max_size=100),
+        rule=awkward,
+        field=awkward,
+        detail=awkward,
+        received_ns=times,
+        worker=awkward,
+    )
+)
+def test_a_reject_is_encoded_exactly_as_influxdb_clients_point_would(reject: Reject) -> None:
+    assert reject_line(reject) == point_reject(reject)
