@@ -17,22 +17,27 @@ c. the ingest path: an ``IngestWorker`` in a thread of this process (ingest's de
    so this is the path MQTT -> validate -> line protocol -> write -> PUBACK itself) consumes N
    messages sent by the same publisher process as in (a); N / time from the first publish until
    ``count("seq")`` in ``telemetry`` answers N. Fresh database.
+   With ``--workers N`` (default 2; 1 skips it), (c) once more with N worker processes on a
+   shared subscription, started as ``isanfarm ingest run --workers N`` (same settings, given
+   as ``ISANFARM_*`` variables); the end is found the same way, reading the workers' message
+   counter from their metrics pages every ``POOL_POLL_S``.
 
 (a), (b) and (c) take turns for ``rounds`` rounds (3); the best round of each is reported, the
 least disturbed by whatever else the machine is doing (the load average is printed before and
-after). Baseline: min(a, b), the slower server's raw rate; ``ingest_ratio`` = c / min(a, b),
-goal >= 0.6.
+after). Baseline: min(a, b), the slower server's raw rate; ``ingest_ratio`` = c / min(a, b)
+with one process, goal >= 0.6; ``ingest_ratio_<N>p`` the same with N processes.
 
-Then latency: the publisher sends at a fixed ``RATE_PER_S`` through a fresh worker, and this
-process polls InfluxDB every ``POLL_S`` for points not yet seen; each message's latency is the
-time from just before its publish to the end of the first poll that returned it (an upper
-bound, resolution one poll interval). Goal: p99 < 1.5 s.
+Then latency: the publisher sends at a fixed ``RATE_PER_S`` through a fresh worker (and again
+through N worker processes), and this process polls InfluxDB every ``POLL_S`` for points not
+yet seen; each message's latency is the time from just before its publish to the end of the
+first poll that returned it (an upper bound, resolution one poll interval). Goal: p99 < 1.5 s.
 
 The publisher is a separate process (this file with ``--publish``) so that, as with real
 devices, it does not share the interpreter lock with the subscriber or the worker it feeds.
 
-Usage: python bench/ingest.py [--quick]
-Last line: mqtt_per_s, influx_per_s, ingest_per_s, p50_s, max_s, ingest_ratio, p99_s.
+Usage: python bench/ingest.py [--quick] [--workers N]
+Last line: mqtt_per_s, influx_per_s, [ingest_per_s_<N>p, ingest_ratio_<N>p, p99_s_<N>p,]
+ingest_per_s, p50_s, max_s, ingest_ratio, p99_s (the unsuffixed figures: one process).
 """
 
 from __future__ import annotations
@@ -45,10 +50,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # Run as ``python bench/ingest.py``, bench/ comes first on sys.path, where this file's own name
@@ -65,7 +71,7 @@ from ingest.worker import IngestWorker
 from isanfarm import contract
 from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto
+from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, port_is_free, stop_process
 from isanfarm.settings import InfluxSettings, MqttSettings
 from simulators.cassava_field import CassavaFieldSim
 
@@ -84,6 +90,8 @@ RATE_PER_S = 1_000.0
 POLL_S = 0.05
 #: The worker's SUBACK follows its CONNACK; publishing before it would lose messages.
 SUBACK_WAIT_S = 0.5
+#: How often the bench reads the worker processes' message counter in (c) with ``--workers``.
+POOL_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,8 @@ class Plan:
     rounds: int
     latency_s: float
     timeout_s: float
+    #: Worker processes of the second (c); 1: only the in-process worker.
+    workers: int = 2
 
 
 FULL = Plan(messages=100_000, rounds=3, latency_s=20, timeout_s=600)
@@ -117,6 +127,8 @@ class Rates:
     mqtt: list[Rate]
     influx: list[Rate]
     ingest: list[Rate]
+    #: (c) with ``Plan.workers`` processes; empty when that is 1.
+    pool: list[Rate] = field(default_factory=list)
 
 
 # ---- messages ------------------------------------------------------------------------------
@@ -412,6 +424,98 @@ def wait_queryable(influx: InfluxV1, worker: IngestWorker, count: int, timeout_s
     return wait_until(lambda: count_telemetry(influx) >= count, 30, "the count", every_s=0.01)
 
 
+class Pool:
+    """``isanfarm ingest run --workers N``: worker processes on a shared subscription, watched
+    through their Prometheus metrics (the bench cannot read their counters directly)."""
+
+    def __init__(self, metrics_ports: Sequence[int]) -> None:
+        self.metrics_ports = metrics_ports
+
+    def metric(self, name: str) -> float:
+        """``name`` summed over the workers."""
+        total = 0.0
+        for port in self.metrics_ports:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+                for line in page.read().decode().splitlines():
+                    if line.startswith(name + " "):
+                        total += float(line.split()[1])
+        return total
+
+    def ready(self) -> bool:
+        try:
+            return self.metric("isanfarm_ingest_connected") == len(self.metrics_ports)
+        except OSError:
+            return False
+
+
+def pool_environment(settings: IngestSettings, metrics_port: int) -> dict[str, str]:
+    """The same settings as the in-process worker's, as ``ISANFARM_*`` variables."""
+    return {
+        **os.environ,
+        "ISANFARM_MQTT_HOST": settings.mqtt.host,
+        "ISANFARM_MQTT_PORT": str(settings.mqtt.port),
+        "ISANFARM_INFLUX_URL": settings.influx.url,
+        "ISANFARM_INFLUX_DATABASE": settings.influx.database,
+        "ISANFARM_TOPIC_FILTER": settings.topic_filter,
+        "ISANFARM_CLIENT_ID": settings.client_id,
+        "ISANFARM_ROLLUP_EVERY_S": "0",
+        "ISANFARM_TIME_BEACON_S": "0",
+        "ISANFARM_METRICS_PORT": str(metrics_port),
+    }
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    for _ in range(100):
+        first = free_port()
+        if all(port_is_free(first + offset) for offset in range(1, count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+@contextmanager
+def running_pool(settings: IngestSettings, workers: int) -> Iterator[Pool]:
+    """``isanfarm ingest run --workers N``, every worker subscribed, stopped however the block
+    is left (SIGTERM, as a service manager would)."""
+    first = free_ports(workers)
+    command = [sys.executable, "-m", "isanfarm.cli", "ingest", "run", "--workers", str(workers)]
+    process = subprocess.Popen(
+        command, env=pool_environment(settings, first), stderr=subprocess.DEVNULL
+    )
+    pool = Pool([first + offset for offset in range(workers)])
+    try:
+        wait_until(pool.ready, 30, "every worker's connect", every_s=0.1)
+        time.sleep(SUBACK_WAIT_S)
+        yield pool
+    finally:
+        stop_process(process, timeout_s=30)
+
+
+def pool_rate(
+    port: int,
+    url: str,
+    messages: Sequence[contract.Telemetry],
+    directory: Path,
+    timeout_s: float,
+    workers: int,
+) -> Rate:
+    """(c) with ``workers`` processes; the end is found as in ``wait_queryable``, the workers'
+    counter read every ``POOL_POLL_S`` (each read costs them a metrics page)."""
+    influx = fresh_database(url, messages[0].farm_id)
+    settings = ingest_settings(port, influx, messages[0].farm_id)
+    count = len(messages)
+    received = "isanfarm_ingest_messages_received_total"
+    try:
+        with running_pool(settings, workers) as pool, publisher(port, messages, directory) as pub:
+            started = pub.go()
+            wait_until(lambda: pool.metric(received) >= count, timeout_s, "ingest", POOL_POLL_S)
+            finished = wait_until(lambda: count_telemetry(influx) >= count, 30, "the count", 0.01)
+            pub.finish(timeout_s)
+        return Rate(count, finished - started)
+    finally:
+        influx.close()
+
+
 # ---- latency at a fixed rate ---------------------------------------------------------------
 
 
@@ -421,13 +525,19 @@ def latencies(
     messages: Sequence[contract.Telemetry],
     directory: Path,
     timeout_s: float,
+    workers: int,
 ) -> tuple[list[float], float]:
     """Seconds from publish to queryable for each message, sorted; and the publish rate."""
     influx = fresh_database(url, messages[0].farm_id)
     settings = ingest_settings(port, influx, messages[0].farm_id)
     start_ms = messages[0].ts_ms
     try:
-        with running_worker(settings), publisher(port, messages, directory, RATE_PER_S) as pub:
+        with ExitStack() as stack:
+            if workers > 1:
+                stack.enter_context(running_pool(settings, workers))
+            else:
+                stack.enter_context(running_worker(settings))
+            pub = stack.enter_context(publisher(port, messages, directory, RATE_PER_S))
             pub.go()
             seen_ns = poll_visible(influx, start_ms, len(messages), timeout_s)
             published_ns = pub.finish(timeout_s)
@@ -492,12 +602,19 @@ def run(plan: Plan) -> None:
         rates = measure_rates(
             broker.port, database.url, readings[: plan.messages], start_ms, plan, tmp
         )
-        paced = telemetry("bench-latency", readings[: int(plan.latency_s * RATE_PER_S)], start_ms)
-        delays, rate = latencies(broker.port, database.url, paced, tmp / "l", plan.timeout_s)
-    print_rates(rates)
-    print_latency(delays, rate)
+        paced_readings = readings[: int(plan.latency_s * RATE_PER_S)]
+        latency = {}
+        for workers in sorted({1, plan.workers}):
+            paced = telemetry(f"bench-latency-{workers}", paced_readings, start_ms)
+            directory = tmp / f"l{workers}"
+            latency[workers] = latencies(
+                broker.port, database.url, paced, directory, plan.timeout_s, workers
+            )
+    print_rates(rates, plan.workers)
+    for workers, (delays, rate) in latency.items():
+        print_latency(delays, rate, workers)
     print(f"after the run: {load()}")
-    print_summary(rates, delays)
+    print_summary(rates, latency, plan.workers)
 
 
 def measure_rates(
@@ -518,9 +635,15 @@ def measure_rates(
         rates.influx.append(influx_rate(url, farm, batch_size))
         farm = telemetry(f"bench-ingest-{number}", readings, start_ms)
         rates.ingest.append(ingest_rate(port, url, farm, tmp / f"c{number}", plan.timeout_s))
+        pooled = ""
+        if plan.workers > 1:
+            farm = telemetry(f"bench-pool-{number}", readings, start_ms)
+            directory = tmp / f"p{number}"
+            rates.pool.append(pool_rate(port, url, farm, directory, plan.timeout_s, plan.workers))
+            pooled = f", c with {plan.workers} processes {rates.pool[-1].per_s:.0f}/s"
         print(
             f"round {number}: a. {rates.mqtt[-1].per_s:.0f}/s, b. {rates.influx[-1].per_s:.0f}/s, "
-            f"c. {rates.ingest[-1].per_s:.0f}/s",
+            f"c. {rates.ingest[-1].per_s:.0f}/s{pooled}",
             flush=True,
         )
     return rates
@@ -530,38 +653,54 @@ def best(rates: Sequence[Rate]) -> Rate:
     return max(rates, key=lambda rate: rate.per_s)
 
 
-def print_rates(rates: Rates) -> None:
+def print_rates(rates: Rates, workers: int) -> None:
     batch_size = IngestSettings.model_fields["batch_size"].default
-    for what, measured in (
+    measured = [
         ("a. raw MQTT, QoS 1, publisher process -> paho subscriber", rates.mqtt),
         (f"b. raw InfluxDB, line protocol in batches of {batch_size}", rates.influx),
-        ("c. ingest path, publish -> queryable (rollups, beacon off)", rates.ingest),
-    ):
-        top = best(measured)
+        ("c. ingest path, 1 process, publish -> queryable (rollups, beacon off)", rates.ingest),
+    ]
+    if rates.pool:
+        what = f"c. ingest path, {workers} processes (ingest run --workers {workers}), same"
+        measured.append((what, rates.pool))
+    for what, runs in measured:
+        top = best(runs)
         print(
-            f"{what}: best of {len(measured)}: {top.count} in {top.seconds:.2f} s = "
-            f"{top.per_s:.0f}/s"
+            f"{what}: best of {len(runs)}: {top.count} in {top.seconds:.2f} s = {top.per_s:.0f}/s"
         )
 
 
-def print_latency(delays: Sequence[float], rate: float) -> None:
+def print_latency(delays: Sequence[float], rate: float, workers: int) -> None:
+    processes = "1 process" if workers == 1 else f"{workers} processes"
     print(
-        f"latency publish -> queryable, {len(delays)} messages at {rate:.0f}/s, poll every "
-        f"{POLL_S * 1000:.0f} ms (the resolution): p50 {quantile(delays, 0.5):.3f} s, "
+        f"latency publish -> queryable, {processes}, {len(delays)} messages at {rate:.0f}/s, "
+        f"poll every {POLL_S * 1000:.0f} ms (the resolution): p50 {quantile(delays, 0.5):.3f} s, "
         f"p99 {quantile(delays, 0.99):.3f} s, max {delays[-1]:.3f} s"
     )
 
 
-def print_summary(rates: Rates, delays: Sequence[float]) -> None:
-    raw_mqtt, raw_influx, path = best(rates.mqtt), best(rates.influx), best(rates.ingest)
+def print_summary(
+    rates: Rates, latency: dict[int, tuple[list[float], float]], workers: int
+) -> None:
+    """The last line: ``ingest_per_s``, ``ingest_ratio``, ``p50_s``, ``max_s`` and ``p99_s``
+    are for one process, as in every earlier run; with ``workers`` > 1 the same figures for
+    that many processes follow under ``..._<N>p``, before the one-process ratio and p99."""
+    raw_mqtt, raw_influx = best(rates.mqtt), best(rates.influx)
     baseline = min(raw_mqtt.per_s, raw_influx.per_s)
-    figures = {
-        "mqtt_per_s": f"{raw_mqtt.per_s:.0f}",
-        "influx_per_s": f"{raw_influx.per_s:.0f}",
-        "ingest_per_s": f"{path.per_s:.0f}",
+    figures = {"mqtt_per_s": f"{raw_mqtt.per_s:.0f}", "influx_per_s": f"{raw_influx.per_s:.0f}"}
+    if rates.pool:
+        pooled, (delays, _) = best(rates.pool), latency[workers]
+        figures |= {
+            f"ingest_per_s_{workers}p": f"{pooled.per_s:.0f}",
+            f"ingest_ratio_{workers}p": f"{pooled.per_s / baseline:.2f}",
+            f"p99_s_{workers}p": f"{quantile(delays, 0.99):.3f}",
+        }
+    single, (delays, _) = best(rates.ingest), latency[1]
+    figures |= {
+        "ingest_per_s": f"{single.per_s:.0f}",
         "p50_s": f"{quantile(delays, 0.5):.3f}",
         "max_s": f"{delays[-1]:.3f}",
-        "ingest_ratio": f"{path.per_s / baseline:.2f}",
+        "ingest_ratio": f"{single.per_s / baseline:.2f}",
         "p99_s": f"{quantile(delays, 0.99):.3f}",
     }
     print(" ".join(f"{name}: {value}" for name, value in figures.items()))
@@ -570,6 +709,13 @@ def print_summary(rates: Rates, delays: Sequence[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=FULL.workers,
+        help=f"worker processes for the second (c) and the latency (default {FULL.workers}; "
+        "1: only the in-process worker)",
+    )
     parser.add_argument("--publish", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -578,7 +724,7 @@ def main() -> None:
     if args.publish:
         publish_main(args.port, args.publish, args.rate, args.times)
     else:
-        run(QUICK if args.quick else FULL)
+        run(replace(QUICK if args.quick else FULL, workers=args.workers))
 
 
 if __name__ == "__main__":

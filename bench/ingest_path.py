@@ -1,7 +1,8 @@
 """CPU cost of ingest's per-message path: validate against the contract, encode line protocol.
 
 Baseline, measured in the same run: ``json.loads`` of the same payload, the least any ingest
-must do. Ratios say what validation and the influxdb-client ``Point`` encoder cost on top.
+must do. Ratios say what validation and ingest's line-protocol encoder (``ingest.points``; it
+was influxdb-client's ``Point`` until 2026-11-26) cost on top.
 Usage: python bench/ingest_path.py [--quick]
 Last line: baseline_us, decode_us, path_us (per message), decode_ratio, path_ratio, msgs_per_s.
 """
@@ -11,8 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+# Run as ``python bench/ingest_path.py``, bench/ comes first on sys.path, where bench/ingest.py
+# would hide the ``ingest`` package measured here.
+if str(Path(__file__).resolve().parent) in sys.path:
+    sys.path.remove(str(Path(__file__).resolve().parent))
 
 from ingest.points import telemetry_line
 from isanfarm import contract

@@ -2,19 +2,26 @@
 
 paho-mqtt 2's manual acknowledgement holds back each PUBACK until the batch holding the message
 is in InfluxDB; if this process dies first, the broker redelivers to the persistent session.
-MQTT 5's Receive Maximum bounds how many unacknowledged messages the broker sends us, which
-bounds our memory while InfluxDB is slow or away. The network thread only queues messages; the
-worker thread converts, writes and acknowledges, so a slow database never stalls keepalives.
+
+Two threads. The consuming thread drives paho itself (``ingest.link``): it reads, converts
+each message to line protocol as it arrives, cuts batches, and sends the PUBACKs of stored
+batches, so no other thread ever wakes paho and the per-message work never waits for a lock.
+The writer thread only writes batches to InfluxDB (retrying outages, isolating refused points)
+and hands them back, so a slow database never stalls reads, keepalives or acknowledgements.
+
+Memory is bounded twice: MQTT 5's Receive Maximum tells the broker how many unacknowledged
+messages it may send us, and the consuming thread stops reading at ``max_in_flight`` messages
+held, because Mosquitto 2.0.11 was measured overshooting that quota while acknowledgements
+flow; the rest waits in the broker's session.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -23,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.link import BrokerLink
 from ingest.metrics import IngestMetrics
 from ingest.points import Reject, quarantine_line, reject_line, status_line, telemetry_line
 from ingest.rollups import RollupPlanner, recompute_pending
@@ -33,6 +41,8 @@ from isanfarm.influx import InfluxError, InfluxV1
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+#: The consuming thread looks at ``stop`` at least this often.
+STEP_S = 0.25
 
 
 @dataclass(slots=True)
@@ -55,6 +65,22 @@ class Converted:
     telemetry_ts: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Batch:
+    """Messages converted together, written together, acknowledged together."""
+
+    #: The connection they came on: after a reconnect the broker sends the unacknowledged
+    #: ones again, and the old packet ids may be reused for other messages, so a batch of an
+    #: earlier connection is stored but never acknowledged (its redelivered copies will be).
+    connection: int
+    #: Monotonic time by which it is written, full or not.
+    due: float
+    converted: Converted = field(default_factory=Converted)
+    #: Packet ids of the QoS 1 messages, for their PUBACKs.
+    mids: list[int] = field(default_factory=list)
+    messages: int = 0
+
+
 class _StopRequestedError(Exception):
     """Raised inside the write path when the worker is asked to stop mid-retry."""
 
@@ -64,78 +90,152 @@ class IngestWorker:
         self.settings = settings
         self.influx = influx
         self.stats = IngestStats()
-        # Bounded here as well as by MQTT 5 Receive Maximum: Mosquitto 2.0.11 was measured
-        # sending far past its quota while acknowledgements flow (bench/RESULTS.md, ingest).
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=settings.max_in_flight)
-        self._stopping = threading.Event()
         self.metrics = IngestMetrics(self.stats, self.buffer_depth)
         self.rollups = RollupPlanner()
         self._last_ns = 0
+        self._clock = threading.Lock()
         self._client = self._make_client()
+        #: Messages received and not yet acknowledged (consuming thread only).
+        self._held = 0
+        #: The batch being filled (consuming thread only).
+        self._open: Batch | None = None
+        self._connection = 0
+        #: consuming thread -> writer: batches to write; writer -> consuming thread: stored.
+        self._to_write: deque[Batch] = deque()
+        self._written: deque[Batch] = deque()
+        self._wanted = threading.Condition()
+        self._link: BrokerLink | None = None
+        self._writer_error: BaseException | None = None
 
     def buffer_depth(self) -> int:
-        """Messages received and not yet written: at most ``max_in_flight``."""
-        return self._inbox.qsize()
+        """Messages received and not yet acknowledged: at most ``max_in_flight``."""
+        return self._held
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; unacknowledged messages go back to the broker."""
         if self.settings.metrics_port:
             self.metrics.serve(self.settings.metrics_port, self.settings.metrics_host)
-        self._connect()
         lookback_ms = int(self.settings.rollup_startup_lookback_h * 3_600_000)
         now_ms = time.time_ns() // 1_000_000
         self.rollups.mark_range(now_ms - lookback_ms, now_ms)
-        next_beacon = 0.0
-        rollups = threading.Thread(target=self._rollup_loop, args=(stop,), daemon=True)
+        self._link = link = BrokerLink(self._client, self._on_message)
+        self._connect()
+        halt = threading.Event()  # stop, or the consuming thread failed
+        writer = threading.Thread(target=self._write_loop, args=(halt,), name="ingest-writer")
+        rollups = threading.Thread(target=self._rollup_loop, args=(halt,), daemon=True)
+        writer.start()
         if self.settings.rollup_every_s:
             rollups.start()
         try:
-            while not stop.is_set():
-                if self.settings.time_beacon_s and time.monotonic() >= next_beacon:
-                    self._publish_time()
-                    next_beacon = time.monotonic() + self.settings.time_beacon_s
-                batch = self._collect(stop)
-                if batch:
-                    self._store(batch, stop)
+            self._consume(link, stop)
         finally:
-            self._stopping.set()
-            self._client.disconnect()
-            self._client.loop_stop()
+            halt.set()
+            with self._wanted:
+                self._wanted.notify()
+            writer.join()
+            self._acknowledge_written()  # batches stored while stopping
+            link.close()
 
-    def _collect(self, stop: threading.Event) -> list[mqtt.MQTTMessage]:
+    def _consume(self, link: BrokerLink, stop: threading.Event) -> None:
+        bound = self.settings.max_in_flight
+        next_beacon = 0.0
+        while not stop.is_set():
+            if self._writer_error is not None:
+                raise RuntimeError("the ingest writer thread failed") from self._writer_error
+            now = time.monotonic()
+            if self.settings.time_beacon_s and now >= next_beacon:
+                self._publish_time()
+                next_beacon = now + self.settings.time_beacon_s
+            self._acknowledge_written()
+            if self._open is not None and now >= self._open.due:
+                self._hand_over()
+            due = now + STEP_S
+            if self.settings.time_beacon_s:
+                due = min(due, next_beacon)
+            if self._open is not None:
+                due = min(due, self._open.due)
+            link.step(lambda: self._held < bound, due - now)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        """In the consuming thread, inside ``loop_read()``. Never raises (``convert`` does
+        not), so one bad message cannot stop the stream."""
+        topic = _topic_text(message)
+        if topic == contract.TIME_TOPIC:
+            return  # our own clock beacon (QoS 0: nothing to acknowledge)
+        batch = self._open
+        if batch is None or batch.connection != self._connection:
+            if batch is not None:
+                self._hand_over()
+            due = time.monotonic() + self.settings.batch_max_age_s
+            batch = self._open = Batch(self._connection, due)
+        self._convert(topic, bytes(message.payload), batch.converted)
+        if message.qos:
+            batch.mids.append(message.mid)
+        batch.messages += 1
+        self._held += 1
+        if batch.messages >= self.settings.batch_size:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        batch, self._open = self._open, None
+        if batch is not None:
+            with self._wanted:
+                self._to_write.append(batch)
+                self._wanted.notify()
+
+    def _acknowledge_written(self) -> None:
+        """PUBACKs of the stored batches, from the thread that drives paho."""
+        mids: list[int] = []
+        while self._written:
+            batch = self._written.popleft()
+            if batch.connection == self._connection:
+                mids += batch.mids
+            self._held -= batch.messages
+        if mids and self._link is not None:
+            self._link.acknowledge(mids)
+
+    def _write_loop(self, stop: threading.Event) -> None:
+        """The writer thread: write each batch in turn, then hand it back for acknowledgement.
+        On ``stop`` it leaves mid-retry; what it has not written stays unacknowledged. A bug
+        here ends ``run()`` rather than leaving the stream stalled at ``max_in_flight``."""
         try:
-            batch = [self._inbox.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.settings.batch_max_age_s
-        while len(batch) < self.settings.batch_size and not stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(self._inbox.get(timeout=remaining))
-            except queue.Empty:
-                break
-        return batch
+            self._write_batches(stop)
+        except BaseException as exc:
+            self._writer_error = exc
+            if self._link is not None:
+                self._link.wake()
+            raise
 
-    def _store(self, batch: list[mqtt.MQTTMessage], stop: threading.Event) -> None:
-        converted = Converted()
-        for message in batch:
-            self.convert(message, converted)
+    def _write_batches(self, stop: threading.Event) -> None:
+        while True:
+            with self._wanted:
+                while not self._to_write and not stop.is_set():
+                    self._wanted.wait()
+                if stop.is_set():
+                    return
+                batch = self._to_write.popleft()
+            if not self._store(batch, stop):
+                return
+            self._written.append(batch)
+            if self._link is not None:
+                self._link.wake()
+
+    def _store(self, batch: Batch, stop: threading.Event) -> bool:
+        converted = batch.converted
         lines = converted.lines + [reject_line(r) for r in converted.rejects]
         if not self._write(lines, stop):
-            return  # stopping: nothing acknowledged, the broker will redeliver
-        for message in batch:
-            self._client.ack(message.mid, message.qos)
-        self._account(batch, converted)
+            return False  # stopping: nothing acknowledged, the broker will redeliver
+        self._account(batch)
+        return True
 
-    def _account(self, batch: list[mqtt.MQTTMessage], converted: Converted) -> None:
+    def _account(self, batch: Batch) -> None:
+        converted = batch.converted
         stored_ms = time.time_ns() // 1_000_000
         for ts_ms in converted.telemetry_ts:
             self.metrics.lag.observe(max(0.0, (stored_ms - ts_ms) / 1000))
         self.rollups.mark(converted.telemetry_ts)
-        self.metrics.batch_size.observe(len(batch))
-        self.stats.received += len(batch)
+        self.metrics.batch_size.observe(batch.messages)
+        self.stats.received += batch.messages
         self.stats.stored += len(converted.lines)
         for reject in converted.rejects:
             self.stats.rejected[reject.rule] += 1
@@ -178,7 +278,7 @@ class IngestWorker:
         """Recompute the windows that received data since the last time; returns how many."""
         try:
             return recompute_pending(
-                self.rollups, self.influx, self.settings.rollup_retention_policy
+                self.rollups, influx or self.influx, self.settings.rollup_retention_policy
             )
         except InfluxError as exc:
             log.warning(
@@ -204,8 +304,9 @@ class IngestWorker:
         """Turn one message into line protocol (telemetry, quarantine or status) or a reject.
         Never raises for any topic or payload: that is what keeps one bad device from
         stopping ingest for everyone."""
-        topic = _topic_text(message)
-        payload = bytes(message.payload)
+        self._convert(_topic_text(message), bytes(message.payload), into)
+
+    def _convert(self, topic: str, payload: bytes, into: Converted) -> None:
         try:
             decoded = contract.decode_message(topic, payload)
             if isinstance(decoded, contract.DeviceStatus):
@@ -277,9 +378,11 @@ class IngestWorker:
         raise _StopRequestedError
 
     def _now_ns(self) -> int:
-        """Receive time, strictly increasing so two rejects never share a point."""
-        self._last_ns = max(time.time_ns(), self._last_ns + 1)
-        return self._last_ns
+        """Receive time, strictly increasing so two rejects never share a point (both threads
+        ask: the consuming one for each message, the writer for a refused point)."""
+        with self._clock:
+            self._last_ns = max(time.time_ns(), self._last_ns + 1)
+            return self._last_ns
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -292,16 +395,17 @@ class IngestWorker:
         if mqtt_settings.username:
             password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
             client.username_pw_set(mqtt_settings.username, password)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
         return client
 
     def _connect(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        properties.ReceiveMaximum = self.settings.max_in_flight
+        # One below our own bound: a broker that keeps to it leaves the consuming thread room
+        # to read a PINGRESP while it holds all it may, so a long database outage does not
+        # cost the connection its keepalive.
+        properties.ReceiveMaximum = max(1, self.settings.max_in_flight - 1)
         self._client.connect_async(
             self.settings.mqtt.host,
             self.settings.mqtt.port,
@@ -309,7 +413,6 @@ class IngestWorker:
             clean_start=False,
             properties=properties,
         )
-        self._client.loop_start()
 
     def _on_connect(
         self,
@@ -323,6 +426,7 @@ class IngestWorker:
             log.error("broker refused ingest %r: %s", self.settings.client_id, reason_code)
             return
         self.stats.connected = True
+        self._connection += 1
         client.subscribe(self.subscription, qos=1)
         log.info("ingest connected to %s:%s", self.settings.mqtt.host, self.settings.mqtt.port)
 
@@ -335,19 +439,6 @@ class IngestWorker:
         properties: Properties | None,
     ) -> None:
         self.stats.connected = False
-
-    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        """A full inbox blocks paho's network thread, so the broker's sends back up in TCP:
-        memory stays bounded whatever the broker does. When stopping, a message that finds no
-        room is left unacknowledged, and the broker delivers it again later."""
-        if message.topic == contract.TIME_TOPIC:
-            return  # our own clock beacon (QoS 0: nothing to acknowledge)
-        while not self._stopping.is_set():
-            try:
-                self._inbox.put(message, timeout=0.5)
-                return
-            except queue.Full:
-                continue
 
 
 def _topic_text(message: mqtt.MQTTMessage) -> str:

@@ -148,7 +148,16 @@ modes:
     )
     ingest.set_defaults(run=_ingest)
     tasks = ingest.add_subparsers(metavar="TASK")
-    tasks.add_parser("run", help="run the worker (the default)").set_defaults(run=_ingest)
+    run = tasks.add_parser("run", help="run the worker (the default)")
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the stream through an MQTT 5 shared subscription "
+        "(group ISANFARM_SHARE_GROUP, else the client id); default 1, about one core each",
+    )
+    run.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    run.set_defaults(run=_ingest)
     tasks.add_parser(
         "setup-db", help="create the database and its retention policies (InfluxDB 1.x)"
     ).set_defaults(run=_ingest_setup)
@@ -229,17 +238,30 @@ def _edge(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from ingest.pool import WorkerPool, stop_when_stdin_closes
     from ingest.settings import IngestSettings
     from ingest.worker import IngestWorker
     from isanfarm.influx import InfluxV1
 
     settings = IngestSettings()
+    stop = _stop_on_signals()
+    if getattr(args, "supervised", False):
+        stop_when_stdin_closes(stop)
+    if getattr(args, "workers", 1) > 1:
+        return WorkerPool(settings, args.workers).run(stop)
     influx = InfluxV1(settings.influx)
     try:
-        IngestWorker(settings, influx).run(_stop_on_signals())
+        IngestWorker(settings, influx).run(stop)
     finally:
         influx.close()
     return 0
+
+
+def _positive_int(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a positive number of workers")
+    return number
 
 
 def _ingest_setup(args: argparse.Namespace) -> int:

@@ -148,6 +148,62 @@ def test_two_workers_on_a_shared_subscription_each_store_part_and_nothing_twice(
     assert second.worker.stats.received > 40
 
 
+def test_worker_processes_share_the_stream_and_none_outlives_its_supervisor(
+    mosquitto: LocalMosquitto,
+    influx: InfluxV1,
+    ingest_settings: IngestSettings,
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    """``ingest run --workers 2``: two processes on one shared subscription store the stream
+    once between them; SIGKILL of the supervisor closes the workers' stdin and they stop."""
+    first_port = free_port()
+    env = {
+        **os.environ,
+        "ISANFARM_MQTT_PORT": str(mosquitto.port),
+        "ISANFARM_INFLUX_URL": influx.settings.url,
+        "ISANFARM_INFLUX_DATABASE": influx.settings.database,
+        "ISANFARM_TOPIC_FILTER": ingest_settings.topic_filter,
+        "ISANFARM_CLIENT_ID": f"pool-{unique_id}",
+        "ISANFARM_BATCH_MAX_AGE_S": "0.2",
+        "ISANFARM_METRICS_PORT": str(first_port),
+    }
+    command = [sys.executable, "-m", "isanfarm.cli", "ingest", "run", "--workers", "2"]
+    supervisor = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    ports = (first_port, first_port + 1)
+    try:
+        wait_for(lambda: all(_metric(p, "connected") == 1 for p in ports), "both connected")
+        time.sleep(0.3)  # the SUBACKs follow the CONNACKs
+        publish_stream(publisher, unique_id, 400, 2000)
+        wait_for(lambda: len(stored_seqs(influx, "f01-node")) == 400, "the stream stored")
+        assert stored_seqs(influx, "f01-node") == list(range(400))
+        wait_for(
+            lambda: sum(_metric(p, "messages_received_total") or 0 for p in ports) == 400,
+            "the workers to account for every message",
+        )
+        assert all((_metric(p, "messages_received_total") or 0) > 40 for p in ports)
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(10)
+        wait_for(lambda: all(_metric(p, "connected") is None for p in ports), "workers gone")
+    finally:
+        if supervisor.poll() is None:
+            supervisor.send_signal(signal.SIGTERM)
+            supervisor.wait(30)
+
+
+def _metric(port: int, name: str) -> float | None:
+    """``isanfarm_ingest_<name>`` from a worker's metrics page; None once it is gone."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as page:
+            text = page.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(f"isanfarm_ingest_{name} "):
+            return float(line.split()[1])
+    return None
+
+
 def rollup_row(influx: InfluxV1, measurement: str, start_ms: int) -> dict[str, object]:
     result = influx.query(f'SELECT * FROM "rollups"."{measurement}" WHERE time = {start_ms}ms')[0]
     rows = [row for _, row in series_rows(result)]
@@ -247,26 +303,46 @@ def _hours_ago(hours: float) -> datetime:
 
 
 texts = st.text(max_size=80)
+#: Weighted towards what line protocol must escape, and a trailing backslash now and then.
+_awkward = st.text(
+    st.one_of(
+        st.sampled_from(list(' ,="\\\n\r\t#xเกษตร🐄')), st.characters(exclude_categories=["Cs"])
+    ),
+    max_size=30,
+)
+awkward = st.one_of(texts, _awkward, _awkward.map(lambda text: text + "\\"))
 
 
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(topic=texts, payload=st.binary(max_size=200), field=texts, detail=texts)
+@given(
+    topic=awkward, payload=st.binary(max_size=200), field=awkward, detail=awkward, worker=awkward
+)
 def test_any_dead_letter_round_trips_exactly_through_influxdb(
-    influx: InfluxV1, topic: str, payload: bytes, field: str, detail: str
+    influx: InfluxV1, topic: str, payload: bytes, field: str, detail: str, worker: str
 ) -> None:
-    """Spaces, commas, quotes, backslashes, newlines, Thai text, emoji: stored as received."""
+    """Spaces, commas, quotes, backslashes, newlines, Thai text, emoji: stored as received,
+    by ingest's own line-protocol encoder, in string fields and (``worker``) in a tag."""
     received_ns = time.time_ns()
-    reject = Reject(topic, payload, "not_json", field, detail, received_ns, "fuzz")
+    reject = Reject(topic, payload, "not_json", field, detail, received_ns, worker)
     influx.write([reject_line(reject)])
     result = influx.query(
-        f'SELECT "topic", "field", "detail", "payload" FROM "ingest_rejects" '
+        f'SELECT "topic", "field", "detail", "payload", "worker" FROM "ingest_rejects" '
         f"WHERE time = {received_ns}"
     )[0]
     (row,) = [row for _, row in series_rows(result)]
     assert (row["topic"], row["field"], row["detail"]) == (topic, field, detail)
     assert row["payload"] == payload.decode("utf-8", errors="backslashreplace")
+    if tag_survives(worker):
+        assert (row["worker"] or "") == worker
+
+
+def tag_survives(text: str) -> bool:
+    """Line protocol cannot carry a line break or tab in a tag (the encoder writes them as
+    ``\\n``, ``\\t``, ``\\r``, as influxdb-client does) nor end one with a backslash (it adds
+    a space); anything else, Thai and emoji included, comes back exactly."""
+    return not any(c in text for c in "\n\r\t") and not text.endswith("\\")
 
 
 @settings(
