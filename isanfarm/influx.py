@@ -1,8 +1,8 @@
 """A small client for InfluxDB's v1 HTTP API, the one all InfluxDB generations serve.
 
 Why not influxdb-client's own transport: it speaks the v2 API (/api/v2/write), which Debian's
-InfluxDB 1.6 does not have, and 3.x serves v1 /write and /query for InfluxQL anyway. We take
-only its line-protocol encoder (see ``ingest.points``) and send with httpx.
+InfluxDB 1.6 does not have, and 3.x serves v1 /write and /query for InfluxQL anyway. Line
+protocol is our own (``isanfarm.lineprotocol``) and is sent with httpx.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
-from isanfarm import storage
+from isanfarm import lineprotocol, storage
 from isanfarm.influx import InfluxV1
 from models import cattle, store
 from models.daily import RAI_PER_HA, FieldSeason, normalise_soil, normalise_variety
@@ -192,7 +192,7 @@ def _cassava_points(
             "model_version": model_version,
             "issued": issued.isoformat(),
         }
-        key = store.series_key(storage.CASSAVA_FORECAST, tags)
+        key = lineprotocol.series_key(storage.CASSAVA_FORECAST, tags.items())
         area_ha = round(season.area_ha, 4)
         for day in dates:
             (y, y10, y90, st, s10, s90), t, r = next(rows)
