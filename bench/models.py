@@ -48,7 +48,10 @@ def main() -> int:
     simulate_s = time.perf_counter() - started
     result = train(simulated, max_iter=args.max_iter or BOOSTING_ROUNDS, seed=1)
     total_s = time.perf_counter() - started
-    forecast_s, points = _forecast(result.pipeline, simulated, n_forecast)
+    # Best of three, as the other benchmarks take their best round: the least disturbed by
+    # whatever else the machine is doing; all three are printed.
+    runs = [_forecast(result.pipeline, simulated, n_forecast) for _ in range(3)]
+    forecast_s, points = min(runs)
     metrics = result.evaluation.metrics
     if args.report:
         from models import report
@@ -61,7 +64,8 @@ def main() -> int:
         f"fields: {fields} seasons: {seasons} train_rows: {result.n_train_rows} "
         f"simulate_s: {simulate_s:.1f} fit_s: {result.train_seconds:.1f} "
         f"simulate_fit_evaluate_s: {total_s:.1f} "
-        f"forecast_fields: {n_forecast} forecast_points: {points} forecast_s: {forecast_s:.2f}"
+        f"forecast_fields: {n_forecast} forecast_points: {points} "
+        f"forecast_runs_s: {'/'.join(f'{r[0]:.2f}' for r in runs)} forecast_s: {forecast_s:.2f}"
     )
     print(headline(metrics))
     return 0

@@ -79,6 +79,7 @@ def simulate(
     groups: Groups, observed: FloatArray, members: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """(fresh yield t/ha, starch %) at the end of each read-off day, shape (reads, members).
+    ``read_days`` must be sorted within each group.
     ``observed``: (seasons, days, 3) in ``WEATHER_COLUMNS`` order; ``members``: (members,
     calendar days, 3). A group whose read-off days all fall before its switch never uses the
     members: each column then holds the same value."""
@@ -215,6 +216,7 @@ def _simulate(
         for r in range(first, last):
             horizon = max(horizon, read_days[r] + 1)
         prefix = min(switch[g], horizon)
+        pending = first  # the next read (a group's reads are sorted by day)
         _start(crop, theta, variety[g], theta0[g], k)
         row = observed[season[g]]
         for day in range(prefix):
@@ -231,12 +233,12 @@ def _simulate(
                 management[g],
                 k,
             )
-            for r in range(first, last):
-                if read_days[r] == day:
-                    y, st = _outputs(crop)
-                    for m in range(n_members):
-                        out_yield[r, m] = y
-                        out_starch[r, m] = st
+            while pending < last and read_days[pending] == day:
+                y, st = _outputs(crop)
+                for m in range(n_members):
+                    out_yield[pending, m] = y
+                    out_starch[pending, m] = st
+                pending += 1
         if prefix >= horizon:
             continue
         saved_crop[:] = crop
@@ -245,6 +247,7 @@ def _simulate(
             crop[:] = saved_crop
             theta[:] = saved_theta
             trace = members[m]
+            next_read = pending
             for day in range(prefix, horizon):
                 w = calendar_start[g] + day
                 _day(
@@ -260,9 +263,9 @@ def _simulate(
                     management[g],
                     k,
                 )
-                for r in range(first, last):
-                    if read_days[r] == day:
-                        out_yield[r, m], out_starch[r, m] = _outputs(crop)
+                while next_read < last and read_days[next_read] == day:
+                    out_yield[next_read, m], out_starch[next_read, m] = _outputs(crop)
+                    next_read += 1
     return out_yield, out_starch
 
 

@@ -184,6 +184,7 @@ def _cassava_points(
     rows = iter(zip(values.tolist(), tonnes.tolist(), revenue.tolist(), strict=True))
     lines = []
     midnight: dict[date, int] = {}
+    issued_text = f"i,issued_at_ms={issued_at_ms}i,revenue_thb="
     for info, season, dates in meta:
         tags = {
             "farm": info.farm_id,
@@ -193,12 +194,11 @@ def _cassava_points(
             "issued": issued.isoformat(),
         }
         key = lineprotocol.series_key(storage.CASSAVA_FORECAST, tags.items())
-        area_ha = round(season.area_ha, 4)
+        head = f"{key} area_ha={round(season.area_ha, 4)!r},horizon_days="
         for day in dates:
             (y, y10, y90, st, s10, s90), t, r = next(rows)
             lines.append(
-                f"{key} area_ha={area_ha!r},horizon_days={(day - issued).days}i,"
-                f"issued_at_ms={issued_at_ms}i,revenue_thb={r!r},starch_pct={st!r},"
+                f"{head}{(day - issued).days}{issued_text}{r!r},starch_pct={st!r},"
                 f"starch_pct_p10={s10!r},starch_pct_p90={s90!r},tonnes={t!r},"
                 f"yield_t_ha={y!r},yield_t_ha_p10={y10!r},yield_t_ha_p90={y90!r} "
                 f"{midnight.get(day) or midnight.setdefault(day, store.local_midnight_ms(day))}"

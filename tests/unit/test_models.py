@@ -215,3 +215,10 @@ def test_one_dead_probe_drops_its_field_and_the_others_are_featurised_in_the_sam
     assert list(refused) == ["f1"]
     assert "soil_moisture_30cm observed on 17%" in refused["f1"][0]
     assert np.array_equal(matrix, features.transform(cases[1:]), equal_nan=True)
+
+
+def test_no_cases_make_an_empty_matrix() -> None:
+    features = _fitted([_season(30)])
+    assert features.transform([]).shape == (0, len(features.get_feature_names_out()))
+    kept, matrix, refused = features.transform_accepted([])
+    assert (kept, matrix.shape, refused) == ([], (0, len(features.get_feature_names_out())), {})
