@@ -4,6 +4,9 @@ time for 10,000 fields, and held-out accuracy against the two baselines (issue 7
     .venv/bin/python bench/models.py            # full: 500 fields x 10 seasons, 10,000 forecasts
     .venv/bin/python bench/models.py --quick    # under a minute: 150 fields x 6 seasons
 
+Also printed: the crop-model feature alone on the same rows, with the generated weather it is
+given and with the weather that then fell (an oracle): how much of the error is the weather.
+
 The last line is always
 ``yield_mape_3m: <%> starch_rmse_3m: <points> skill_vs_baseline: <1 - model/best-baseline error>
 coverage80: <fraction>`` (skill: the weaker of yield's and starch's; coverage: both targets'
@@ -60,6 +63,7 @@ def main() -> int:
         report.write(Path(args.report), result.evaluation.rows, metrics, meta)
     for lead in ("6m", "3m", "1m"):
         print(lead, json.dumps({k: round(v, 3) for k, v in metrics[lead].items()}))
+    _print_limits(result.pipeline, simulated)
     print(
         f"fields: {fields} seasons: {seasons} train_rows: {result.n_train_rows} "
         f"simulate_s: {simulate_s:.1f} fit_s: {result.train_seconds:.1f} "
@@ -69,6 +73,37 @@ def main() -> int:
     )
     print(headline(metrics))
     return 0
+
+
+def _print_limits(pipeline: Any, simulated: list[Any]) -> None:
+    """What the crop-model feature alone scores on the same held-out rows, on the generated
+    weather it is given and, as an oracle no forecaster has, on the weather that then fell:
+    how much of the error is the unknown weather."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from models.features import NUMERIC_FEATURES
+    from models.training import EVAL_LEADS, evaluation_cases, split
+
+    parts = split(simulated, 1)
+    cases, rows = evaluation_cases(parts.test, parts.history)
+    features = pipeline.named_steps["features"]
+    given = features.transform(cases)
+    oracle = features.transform([replace(c, age_days=c.harvest_age_days + 1) for c in cases])
+    lead = np.array([r["lead"] for r in rows])
+    y = np.array([r["yield_true"] for r in rows])
+    starch = np.array([r["starch_true"] for r in rows])
+    jy, js = NUMERIC_FEATURES.index("crop_yield_t_ha"), NUMERIC_FEATURES.index("crop_starch_pct")
+    for name in EVAL_LEADS:
+        m = lead == name
+        figures = {
+            "crop_model_yield_mape": 100 * np.mean(np.abs(given[m, jy] - y[m]) / y[m]),
+            "crop_model_starch_rmse": np.sqrt(np.mean((given[m, js] - starch[m]) ** 2)),
+            "oracle_weather_yield_mape": 100 * np.mean(np.abs(oracle[m, jy] - y[m]) / y[m]),
+            "oracle_weather_starch_rmse": np.sqrt(np.mean((oracle[m, js] - starch[m]) ** 2)),
+        }
+        print(name, "limits", json.dumps({k: round(float(v), 3) for k, v in figures.items()}))
 
 
 def _forecast(pipeline: Any, simulated: list[Any], n: int) -> tuple[float, int]:
