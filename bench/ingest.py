@@ -105,7 +105,7 @@ class Plan:
 
 
 FULL = Plan(messages=100_000, rounds=3, latency_s=20, timeout_s=600)
-QUICK = Plan(messages=20_000, rounds=3, latency_s=10, timeout_s=60)
+QUICK = Plan(messages=15_000, rounds=3, latency_s=5, timeout_s=60)
 
 
 @dataclass(frozen=True, slots=True)
