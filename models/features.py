@@ -150,12 +150,20 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             batch.case_season[i] = batch.add(case.season)
             if case.prev_season is not None:
                 batch.add(case.prev_season)
-        for season in batch.seasons:
+        asked_of = set(batch.case_season.tolist())
+        unusable = set()
+        for number, season in enumerate(batch.seasons):
             try:
                 self._check_metadata(season)
             except FeatureError as exc:
-                batch.refused.setdefault(season.field_id, []).append(str(exc))
-        usable = [s for s in batch.seasons if s.field_id not in batch.refused]
+                unusable.add(number)
+                if number in asked_of:  # a bad previous season only goes unused
+                    batch.refuse(season, str(exc))
+        usable = [
+            s
+            for number, s in enumerate(batch.seasons)
+            if number not in unusable and s.field_id not in batch.refused
+        ]
         batch.fill(usable, self._normals(usable))
         asked = np.array([c.age_days for c in cases], dtype=np.int64)
         days = np.array([s.days for s in batch.seasons], dtype=np.int64)
@@ -257,19 +265,19 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """One batch of crop-model runs for every case (``models.cropfeatures``)."""
         # A previous season mostly filled from the climatology would calibrate the yield gap
         # against weather the field never had: not used.
-        trusted = {
-            number: s.field_id not in batch.refused and batch.observed_share(s) >= self.min_coverage
-            for number, s in enumerate(batch.seasons)
-        }
-        prev = np.array(
-            [
-                batch.index[id(c.prev_season)]
-                if c.prev_season is not None and trusted[batch.index[id(c.prev_season)]]
-                else -1
-                for c in cases
-            ],
-            dtype=np.int64,
-        )
+        trusted: dict[int, bool] = {}
+
+        def usable(previous: FieldSeason | None) -> int:
+            """The previous season's number, or -1 when there is none to trust."""
+            if previous is None:
+                return -1
+            number = batch.index[id(previous)]
+            if number not in trusted:
+                share = batch.observed_share(previous)
+                trusted[number] = share >= self.min_coverage
+            return number if trusted[number] else -1
+
+        prev = np.array([usable(c.prev_season) for c in cases], dtype=np.int64)
         season = batch.case_season[rows]
         days = np.array([s.days for s in batch.seasons], dtype=np.int64)
         age = np.minimum(np.array([c.age_days for c in cases], dtype=np.int64), days[season])

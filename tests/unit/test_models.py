@@ -222,3 +222,17 @@ def test_no_cases_make_an_empty_matrix() -> None:
     assert features.transform([]).shape == (0, len(features.get_feature_names_out()))
     kept, matrix, refused = features.transform_accepted([])
     assert (kept, matrix.shape, refused) == ([], (0, len(features.get_feature_names_out())), {})
+
+
+def test_a_previous_season_mostly_unobserved_does_not_calibrate_the_yield_gap() -> None:
+    features = _fitted([_season(200)])
+    column = NUMERIC_FEATURES.index("management_est")
+    observed = _season(200)
+    sparse = _season(200)
+    sparse.values[40:, :] = np.nan  # the probes and the station died 40 days in
+    now = FieldSeason("f1", "farm1", "KU50", "loam", date(2026, 4, 1), 1.6, _season(100).values)
+    rows = features.transform(
+        [Case(now, 100, 300, 20.0, 27.0, before, 190) for before in (observed, sparse)]
+    )
+    assert np.isfinite(rows[0, column])
+    assert np.isnan(rows[1, column])
