@@ -66,20 +66,24 @@ class CropCases:
     prev_age: IntArray
 
 
+@dataclass(frozen=True, slots=True)
+class DailyRows:
+    """Every season's daily values, gaps filled, concatenated (``DAILY_VARIABLES`` columns);
+    season ``s`` starts at row ``first_row[s]`` (its planting day). No copy is made of them."""
+
+    filled: FloatArray
+    first_row: IntArray
+
+
 def crop_features(
-    seasons: Sequence[FieldSeason],
-    filled: Sequence[FloatArray],
-    cases: CropCases,
-    members: FloatArray,
+    seasons: Sequence[FieldSeason], daily: DailyRows, cases: CropCases, members: FloatArray
 ) -> FloatArray:
-    """``filled``: the seasons' daily values with gaps filled. Returns (cases, 4) in
-    ``CROP_FEATURES`` order."""
+    """Returns (cases, 4) in ``CROP_FEATURES`` order."""
     n = len(cases.season)
     out = np.full((n, len(CROP_FEATURES)), np.nan)
     if not n:
         return out
-    observed = _stack(filled)
-    management = _calibrate(seasons, observed, cases, members)
+    management = _calibrate(seasons, daily, cases, members)
     out[:, 3] = management
     # One group per (season, issue day, management), read on every harvest day asked of it.
     keys = np.column_stack([cases.season, cases.age, np.nan_to_num(management, nan=1.0)])
@@ -87,7 +91,7 @@ def crop_features(
     reads, read_of_case = np.unique(
         np.column_stack([group_of_case.ravel(), cases.harvest]), axis=0, return_inverse=True
     )
-    yields, starch = _run(seasons, observed, groups, reads, members)
+    yields, starch = _run(seasons, daily, groups, reads, members)
     read_of_case = read_of_case.ravel()
     log_yield = np.log(np.maximum(yields[read_of_case], 0.01))
     out[:, 0] = np.exp(log_yield.mean(axis=1))
@@ -97,7 +101,7 @@ def crop_features(
 
 
 def _calibrate(
-    seasons: Sequence[FieldSeason], observed: FloatArray, cases: CropCases, members: FloatArray
+    seasons: Sequence[FieldSeason], daily: DailyRows, cases: CropCases, members: FloatArray
 ) -> FloatArray:
     """The management factor that makes the crop model reproduce each case's previous harvest
     on the previous season's own weather; NaN where the case has none."""
@@ -115,7 +119,7 @@ def _calibrate(
     )
     reads = np.column_stack([np.arange(len(groups)), np.repeat(pairs[:, 1], len(grid))])
     # The previous season is observed to its harvest: a member is read only past its data.
-    yields, _ = _run(seasons, observed, groups, reads, members[:1])
+    yields, _ = _run(seasons, daily, groups, reads, members[:1])
     curves = np.log(np.maximum(yields[:, 0], 0.01)).reshape(len(pairs), len(grid))
     estimates = np.array(
         [
@@ -129,7 +133,7 @@ def _calibrate(
 
 def _run(
     seasons: Sequence[FieldSeason],
-    observed: FloatArray,
+    daily: DailyRows,
     groups: FloatArray,
     reads: IntArray,
     members: FloatArray,
@@ -137,38 +141,44 @@ def _run(
     """``groups``: rows (season index, observed days, management); ``reads``: rows (group,
     day), sorted by group. Returns (yield, starch) per read and member."""
     which = groups[:, 0].astype(np.int64)
-    soils = [soil_type(seasons[i].soil) for i in range(len(seasons))]
-    varieties = [find_variety(seasons[i].variety) for i in range(len(seasons))]
+    used, group_season = np.unique(which, return_inverse=True)
+    soils = [soil_type(seasons[i].soil) for i in used]
+    varieties = [find_variety(seasons[i].variety) for i in used]
     soil = np.array(
         [(t.field_capacity, t.wilting_point, t.saturation, t.drainage_per_day) for t in soils]
-    ).reshape(-1, 4)
+    ).reshape(-1, 4)[group_season.ravel()]
     variety = np.array([(v.rue_factor, v.starch_share, v.dmc_dry) for v in varieties]).reshape(
         -1, 3
+    )[group_season.ravel()]
+    start = np.array(
+        [(seasons[i].planted - date(seasons[i].planted.year, 1, 1)).days for i in used]
     )
-    start = np.array([(s.planted - date(s.planted.year, 1, 1)).days for s in seasons])
-    first = observed[which, 0]
     batch = cropmodel.Groups(
-        season=which,
+        first_row=daily.first_row[which],
         switch=groups[:, 1].astype(np.int64),
         management=groups[:, 2],
-        calendar_start=start[which].astype(np.int64),
-        soil=soil[which],
-        variety=variety[which],
-        theta0=np.column_stack([first[:, 3], first[:, 4], first[:, 5], first[:, 5]]) / 100,
+        calendar_start=start[group_season.ravel()].astype(np.int64),
+        soil=soil,
+        variety=variety,
+        theta0=_planting_soil_water(seasons, daily, which, soil),
         read_start=np.searchsorted(reads[:, 0], np.arange(len(groups) + 1)).astype(np.int64),
         read_days=reads[:, 1].astype(np.int64),
     )
-    return cropmodel.simulate(batch, observed[:, :, :3], members)
+    columns = np.array(_WEATHER_COLUMNS, dtype=np.int64)
+    return cropmodel.simulate(batch, daily.filled, columns, members)
 
 
-def _stack(filled: Sequence[FloatArray]) -> FloatArray:
-    """(seasons, days, 6): rain, tmean, radiation, then the three probes' %VWC; a season
-    shorter than the longest repeats its last day (never read: the generator takes over)."""
-    days = max(max(len(f) for f in filled), 1)
-    out = np.zeros((len(filled), days, 6))
-    columns = [*_WEATHER_COLUMNS, *SOIL_COLUMNS]
-    for i, values in enumerate(filled):
-        if len(values):
-            out[i, : len(values)] = values[:, columns]
-            out[i, len(values) :] = values[-1, columns]
-    return out
+def _planting_soil_water(
+    seasons: Sequence[FieldSeason], daily: DailyRows, which: IntArray, soil: FloatArray
+) -> FloatArray:
+    """(groups, 4) volumetric water on the planting day: the probes at 10, 30 and 60 cm, the
+    deep layer as the 60 cm probe; half-way from wilting point to field capacity for a season
+    with no day yet."""
+    has_days = np.array([seasons[i].days > 0 for i in which], dtype=bool)
+    rows = np.where(has_days, daily.first_row[which], 0)
+    probes = daily.filled[rows][:, list(SOIL_COLUMNS)] / 100 if len(daily.filled) else None
+    default = (soil[:, 1] + 0.5 * (soil[:, 0] - soil[:, 1]))[:, None]
+    if probes is None:
+        return np.repeat(default, 4, axis=1)
+    water = np.column_stack([probes, probes[:, 2]])
+    return np.where(has_days[:, None], water, default)

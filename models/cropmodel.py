@@ -56,15 +56,15 @@ _CROP_SLOTS = 10
 
 @dataclass(frozen=True, slots=True)
 class Groups:
-    """Per group (arrays of one length): the row of ``observed`` it reads, the day its
-    observed weather ends, its management factor, the calendar offset of its planting day
-    into the member traces (days from 1 January of the planting year), soil (field capacity,
-    wilting point, saturation, drainage per day), variety (radiation use factor, starch share,
-    dry-soil root dry-matter content), soil water of the four layers on the planting day
-    (0..1), and the days after planting read off each (``read_days[read_start[g] :
-    read_start[g + 1]]``)."""
+    """Per group (arrays of one length): the row of ``observed`` holding its planting day
+    (its season's days follow), the day its observed weather ends, its management factor, the
+    calendar offset of its planting day into the member traces (days from 1 January of the
+    planting year), soil (field capacity, wilting point, saturation, drainage per day), variety
+    (radiation use factor, starch share, dry-soil root dry-matter content), soil water of the
+    four layers on the planting day (0..1), and the days after planting read off each
+    (``read_days[read_start[g] : read_start[g + 1]]``)."""
 
-    season: np.ndarray
+    first_row: np.ndarray
     switch: np.ndarray
     management: FloatArray
     calendar_start: np.ndarray
@@ -76,17 +76,19 @@ class Groups:
 
 
 def simulate(
-    groups: Groups, observed: FloatArray, members: FloatArray
+    groups: Groups, observed: FloatArray, columns: IntArray, members: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """(fresh yield t/ha, starch %) at the end of each read-off day, shape (reads, members).
-    ``read_days`` must be sorted within each group.
-    ``observed``: (seasons, days, 3) in ``WEATHER_COLUMNS`` order; ``members``: (members,
-    calendar days, 3). A group whose read-off days all fall before its switch never uses the
-    members: each column then holds the same value."""
+    ``read_days`` must be sorted within each group. ``observed``: daily rows of every season,
+    concatenated (no copy is made of them), whose ``columns`` are rain, mean temperature and
+    radiation; ``members``: (members, calendar days, 3) in ``WEATHER_COLUMNS`` order. A group
+    whose read-off days all fall before its switch never uses the members: each column then
+    holds the same value."""
     return _simulate(
         np.ascontiguousarray(observed, dtype=np.float64),
+        columns.astype(np.int64),
         np.ascontiguousarray(members, dtype=np.float64),
-        groups.season.astype(np.int64),
+        groups.first_row.astype(np.int64),
         groups.switch.astype(np.int64),
         groups.management.astype(np.float64),
         groups.calendar_start.astype(np.int64),
@@ -187,8 +189,9 @@ def _constants() -> FloatArray:
 @njit(cache=True, parallel=True)
 def _simulate(
     observed: FloatArray,
+    columns: IntArray,
     members: FloatArray,
-    season: IntArray,
+    first_row: IntArray,
     switch: IntArray,
     management: FloatArray,
     calendar_start: IntArray,
@@ -203,7 +206,8 @@ def _simulate(
     out_yield = np.zeros((read_days.shape[0], n_members))
     out_starch = np.zeros((read_days.shape[0], n_members))
     # Groups are independent (each writes its own rows): spread over the cores.
-    for g in prange(season.shape[0]):
+    rain, tmean, radiation = columns[0], columns[1], columns[2]
+    for g in prange(first_row.shape[0]):
         first, last = read_start[g], read_start[g + 1]
         if first == last:
             continue
@@ -218,15 +222,15 @@ def _simulate(
         prefix = min(switch[g], horizon)
         pending = first  # the next read (a group's reads are sorted by day)
         _start(crop, theta, variety[g], theta0[g], k)
-        row = observed[season[g]]
+        base = first_row[g]
         for day in range(prefix):
             _day(
                 crop,
                 theta,
                 scratch,
-                row[day, 0],
-                row[day, 1],
-                row[day, 2],
+                observed[base + day, rain],
+                observed[base + day, tmean],
+                observed[base + day, radiation],
                 day,
                 soil[g],
                 variety[g],

@@ -18,7 +18,13 @@ from sklearn.base import BaseEstimator, TransformerMixin  # type: ignore[import-
 from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
 from models import seasonstats
-from models.cropfeatures import CROP_FEATURES, CropCases, crop_features, weather_members
+from models.cropfeatures import (
+    CROP_FEATURES,
+    CropCases,
+    DailyRows,
+    crop_features,
+    weather_members,
+)
 from models.daily import DAILY_VARIABLES, FieldSeason, FloatArray
 from models.errors import FeatureError, SchemaMismatchError
 from models.seasonstats import STATISTICS
@@ -290,7 +296,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             prev_yield=np.array([c.prev_yield_t_ha for c in cases], dtype=float),
             prev_age=np.array([-1 if a is None else a for a in prev_age], dtype=np.int64),
         )
-        return crop_features(batch.seasons, batch.filled_seasons(), crop_cases, self.members_)
+        return crop_features(batch.seasons, batch.daily_rows(), crop_cases, self.members_)
 
     # ---- checks ---------------------------------------------------------------------------
 
@@ -396,16 +402,13 @@ class _Batch:
         rows = self.observed[self.offsets[block] : self.offsets[block + 1]]
         return float(rows.mean(axis=0).min())
 
-    def filled_seasons(self) -> list[FloatArray]:
-        """Every season's filled days, in ``seasons`` order (views into the concatenation)."""
-        out = []
-        for number, season in enumerate(self.seasons):
-            block = self.row.get(number)
-            if block is None:
-                out.append(np.zeros((season.days, len(DAILY_VARIABLES))))
-            else:
-                out.append(self.filled[self.offsets[block] : self.offsets[block + 1]])
-        return out
+    def daily_rows(self) -> DailyRows:
+        """The concatenation, and where each season's days start in it (0 for a season left
+        out of it: no case of those is featurised)."""
+        first_row = np.zeros(len(self.seasons), dtype=np.int64)
+        for number, block in self.row.items():
+            first_row[number] = self.offsets[block]
+        return DailyRows(self.filled, first_row)
 
 
 def _unique_seasons(cases: Sequence[Case]) -> list[FieldSeason]:

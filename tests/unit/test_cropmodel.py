@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from models import cropmodel
-from models.cropfeatures import CropCases, crop_features, weather_members
-from models.daily import FieldSeason, from_simulation
+from models.cropfeatures import CropCases, DailyRows, crop_features, weather_members
+from models.daily import RADIATION, RAIN, TMEAN, FieldSeason, from_simulation
 from simulators.crop import VARIETIES
 from simulators.field import FieldDay, FieldModel, run_season
 from simulators.soil import SOILS
@@ -19,6 +19,8 @@ from simulators.weather import DailyWeather, KoratWeather, day_index
 
 PLANTED = date(2021, 4, 10)
 DAYS = 330
+#: Rain, mean temperature and radiation among DAILY_VARIABLES.
+WEATHER = np.array([RAIN, TMEAN, RADIATION])
 
 
 def _season(
@@ -50,7 +52,7 @@ def _scalar(season: FieldSeason, weather: np.ndarray, management: float) -> np.n
 def _groups(seasons: list[FieldSeason], switch: list[int], management: list[float]) -> Any:
     n = len(seasons)
     return cropmodel.Groups(
-        season=np.arange(n),
+        first_row=np.arange(n) * DAYS,
         switch=np.array(switch),
         management=np.array(management),
         calendar_start=np.array([(s.planted - date(s.planted.year, 1, 1)).days for s in seasons]),
@@ -86,6 +88,11 @@ def _cases(
     )
 
 
+def _rows(*seasons: FieldSeason) -> DailyRows:
+    first = np.cumsum([0, *(s.days for s in seasons[:-1])])
+    return DailyRows(np.concatenate([s.values for s in seasons]), first)
+
+
 def test_compiled_model_matches_the_simulator_day_by_day() -> None:
     cases = [
         (3, "loamy_sand", "KU50", 0.55),
@@ -93,11 +100,11 @@ def test_compiled_model_matches_the_simulator_day_by_day() -> None:
         (5, "loam", "Rayong 9", 1.0),
     ]
     seasons = [_season(*case)[0] for case in cases]
-    observed = np.stack([s.values[:, [0, 1, 3]] for s in seasons])
+    rows_of_all = np.concatenate([s.values for s in seasons])
     groups = _groups(seasons, [DAYS] * 3, [c[3] for c in cases])
-    yields, starch = cropmodel.simulate(groups, observed, np.zeros((1, 2 * 366, 3)))
+    yields, starch = cropmodel.simulate(groups, rows_of_all, WEATHER, np.zeros((1, 2 * 366, 3)))
     for i, (season, case) in enumerate(zip(seasons, cases, strict=True)):
-        expected = _scalar(season, observed[i], case[3])
+        expected = _scalar(season, season.values[:, WEATHER], case[3])
         rows = slice(i * DAYS, (i + 1) * DAYS)
         assert yields[rows, 0] == pytest.approx(expected[:, 0], abs=1e-9)
         assert starch[rows, 0] == pytest.approx(expected[:, 1], abs=1e-9)
@@ -106,14 +113,14 @@ def test_compiled_model_matches_the_simulator_day_by_day() -> None:
 
 def test_each_member_continues_from_the_observed_days_on_its_own_trace() -> None:
     season, _ = _season(7, "loamy_sand", "KU50", 0.7)
-    observed = season.values[None, :, [0, 1, 3]]
     members = weather_members(2, seed=3)
     switch = 150
     groups = _groups([season], [switch], [0.7])
-    yields, _ = cropmodel.simulate(groups, observed, members)
+    yields, _ = cropmodel.simulate(groups, season.values, WEATHER, members)
     start = (PLANTED - date(PLANTED.year, 1, 1)).days
     for m in range(2):
-        weather = np.concatenate([observed[0, :switch], members[m, start + switch : start + DAYS]])
+        seen = season.values[:switch, WEATHER]
+        weather = np.concatenate([seen, members[m, start + switch : start + DAYS]])
         assert yields[:, m] == pytest.approx(_scalar(season, weather, 0.7)[:, 0], abs=1e-9)
     assert yields[switch - 1, 0] == yields[switch - 1, 1]
     assert yields[DAYS - 1, 0] != yields[DAYS - 1, 1]
@@ -126,7 +133,7 @@ def test_a_previous_harvest_calibrates_the_fields_yield_gap() -> None:
         now, _ = _season(12, "loamy_sand", "KU50", management)
         harvest = 300
         case = _cases(1, 200, harvest, prev=0, prev_yield=days[harvest].fresh_yield_t_ha)
-        features = crop_features([before, now], [before.values, now.values], case, members)
+        features = crop_features([before, now], _rows(before, now), case, members)
         # The simulator spun its soil up from another start: close, not exact.
         assert features[0, 3] == pytest.approx(management, abs=0.03)
 
@@ -134,7 +141,7 @@ def test_a_previous_harvest_calibrates_the_fields_yield_gap() -> None:
 def test_without_a_previous_season_the_run_is_water_limited_and_says_so() -> None:
     members = weather_members(2, seed=1)
     season, days = _season(13, "sandy_loam", "KU50", 0.5)
-    features = crop_features([season], [season.values], _cases(0, 200, 300), members)
+    features = crop_features([season], _rows(season), _cases(0, 200, 300), members)
     assert np.isnan(features[0, 3])
     # Water-limited (management 1) is well above what this poorly managed field grew.
     assert features[0, 0] > 1.3 * days[300].fresh_yield_t_ha

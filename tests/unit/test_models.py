@@ -236,3 +236,16 @@ def test_a_previous_season_mostly_unobserved_does_not_calibrate_the_yield_gap() 
     )
     assert np.isfinite(rows[0, column])
     assert np.isnan(rows[1, column])
+
+
+def test_a_field_of_an_unknown_variety_is_refused_and_the_others_still_featurised() -> None:
+    features = _fitted([_season(120)])
+    other = FieldSeason(
+        "f9", "farm1", "Cassava X", "loam", date(2025, 4, 1), 1.0, _season(120).values
+    )
+    kept, matrix, refused = features.transform_accepted(
+        [Case(other, 120, 300), Case(_season(120), 120, 300)]
+    )
+    assert kept == [1]
+    assert "variety 'Cassava X' is not one the model was trained on" in refused["f9"][0]
+    assert np.isfinite(matrix[0, NUMERIC_FEATURES.index("crop_yield_t_ha")])
