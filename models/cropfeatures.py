@@ -32,8 +32,10 @@ from simulators.weather import KoratWeather, day_index
 CROP_FEATURES = ("crop_yield_t_ha", "crop_yield_spread", "crop_starch_pct", "management_est")
 #: Management factors the previous season is run with (the simulator's range, 0.3-1).
 MANAGEMENT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-#: A generated member covers this many calendar days from 1 January of the planting year.
+#: A generated member covers this many calendar days from 1 January of the planting year,
+#: so any day up to LAST_READ_DAY after planting can be read.
 MEMBER_DAYS = 3 * 366
+LAST_READ_DAY = MEMBER_DAYS - 367
 _WEATHER_COLUMNS = [RAIN, TMEAN, RADIATION]
 
 IntArray = npt.NDArray[np.int64]
@@ -88,8 +90,11 @@ def crop_features(
     # One group per (season, issue day, management), read on every harvest day asked of it.
     keys = np.column_stack([cases.season, cases.age, np.nan_to_num(management, nan=1.0)])
     groups, group_of_case = np.unique(keys, axis=0, return_inverse=True)
+    # A field long past any harvest window (a stale planting date) is read at the members'
+    # end: the trees were not trained past 12 months and hold their 12-month answer anyway.
+    harvest = np.minimum(cases.harvest, LAST_READ_DAY)
     reads, read_of_case = np.unique(
-        np.column_stack([group_of_case.ravel(), cases.harvest]), axis=0, return_inverse=True
+        np.column_stack([group_of_case.ravel(), harvest]), axis=0, return_inverse=True
     )
     yields, starch = _run(seasons, daily, groups, reads, members)
     read_of_case = read_of_case.ravel()

@@ -84,6 +84,16 @@ def simulate(
     radiation; ``members``: (members, calendar days, 3) in ``WEATHER_COLUMNS`` order. A group
     whose read-off days all fall before its switch never uses the members: each column then
     holds the same value."""
+    # The compiled loop does not check its indexes: a read past a member's trace is refused
+    # here rather than read from whatever memory follows it.
+    if len(groups.read_days):
+        group_of_read = np.repeat(np.arange(len(groups.first_row)), np.diff(groups.read_start))
+        last_day = int((groups.calendar_start[group_of_read] + groups.read_days).max())
+        if last_day >= members.shape[1]:
+            raise ValueError(
+                f"a read {last_day} days into the weather members, which cover "
+                f"{members.shape[1]}: read harvest days earlier or generate longer members"
+            )
     return _simulate(
         np.ascontiguousarray(observed, dtype=np.float64),
         columns.astype(np.int64),

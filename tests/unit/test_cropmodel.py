@@ -3,6 +3,7 @@ from a previous harvest is the one the field was simulated with."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -10,7 +11,13 @@ import numpy as np
 import pytest
 
 from models import cropmodel
-from models.cropfeatures import CropCases, DailyRows, crop_features, weather_members
+from models.cropfeatures import (
+    LAST_READ_DAY,
+    CropCases,
+    DailyRows,
+    crop_features,
+    weather_members,
+)
 from models.daily import RADIATION, RAIN, TMEAN, FieldSeason, from_simulation
 from simulators.crop import VARIETIES
 from simulators.field import FieldDay, FieldModel, run_season
@@ -145,3 +152,15 @@ def test_without_a_previous_season_the_run_is_water_limited_and_says_so() -> Non
     assert np.isnan(features[0, 3])
     # Water-limited (management 1) is well above what this poorly managed field grew.
     assert features[0, 0] > 1.3 * days[300].fresh_yield_t_ha
+
+
+def test_a_stale_planting_date_is_read_at_the_members_end_not_past_it() -> None:
+    members = weather_members(1, seed=1)
+    season, _ = _season(13, "sandy_loam", "KU50", 0.5)
+    far = crop_features([season], _rows(season), _cases(0, 200, 2_000), members)
+    end = crop_features([season], _rows(season), _cases(0, 200, LAST_READ_DAY), members)
+    assert np.array_equal(far, end, equal_nan=True)
+    groups = _groups([season], [DAYS], [1.0])
+    late = replace(groups, read_days=groups.read_days + members.shape[1])
+    with pytest.raises(ValueError, match="into the weather members"):
+        cropmodel.simulate(late, season.values, WEATHER, members)
