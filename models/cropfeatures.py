@@ -24,7 +24,15 @@ import numpy as np
 import numpy.typing as npt
 
 from models import cropmodel
-from models.daily import RADIATION, RAIN, SOIL_COLUMNS, TMEAN, FieldSeason, FloatArray
+from models.daily import (
+    RADIATION,
+    RAIN,
+    SOIL_COLUMNS,
+    TMEAN,
+    FieldSeason,
+    FloatArray,
+    unique_rows,
+)
 from simulators.crop import variety as find_variety
 from simulators.soil import soil_type
 from simulators.weather import KoratWeather, day_index
@@ -88,16 +96,14 @@ def crop_features(
     management = _calibrate(seasons, daily, cases, members)
     out[:, 3] = management
     # One group per (season, issue day, management), read on every harvest day asked of it.
-    keys = np.column_stack([cases.season, cases.age, np.nan_to_num(management, nan=1.0)])
-    groups, group_of_case = np.unique(keys, axis=0, return_inverse=True)
+    factors, factor_of_case = np.unique(np.nan_to_num(management, nan=1.0), return_inverse=True)
+    codes, group_of_case = unique_rows(cases.season, cases.age, factor_of_case.ravel())
+    groups = np.column_stack([codes[:, 0], codes[:, 1], factors[codes[:, 2]]])
     # A field long past any harvest window (a stale planting date) is read at the members'
     # end: the trees were not trained past 12 months and hold their 12-month answer anyway.
     harvest = np.minimum(cases.harvest, LAST_READ_DAY)
-    reads, read_of_case = np.unique(
-        np.column_stack([group_of_case.ravel(), harvest]), axis=0, return_inverse=True
-    )
+    reads, read_of_case = unique_rows(group_of_case, harvest)
     yields, starch = _run(seasons, daily, groups, reads, members)
-    read_of_case = read_of_case.ravel()
     log_yield = np.log(np.maximum(yields[read_of_case], 0.01))
     out[:, 0] = np.exp(log_yield.mean(axis=1))
     out[:, 1] = log_yield.std(axis=1)
@@ -114,9 +120,7 @@ def _calibrate(
     usable = (cases.prev >= 0) & (cases.prev_age >= 0) & (cases.prev_yield > 0)
     if not usable.any():
         return out
-    pairs, pair_of_case = np.unique(
-        np.column_stack([cases.prev[usable], cases.prev_age[usable]]), axis=0, return_inverse=True
-    )
+    pairs, pair_of_case = unique_rows(cases.prev[usable], cases.prev_age[usable])
     grid = np.array(MANAGEMENT_GRID)
     days = np.array([seasons[i].days for i in pairs[:, 0]])
     groups = np.column_stack(
@@ -129,7 +133,7 @@ def _calibrate(
     estimates = np.array(
         [
             np.interp(np.log(y), np.sort(c), grid[np.argsort(c)])
-            for y, c in zip(cases.prev_yield[usable], curves[pair_of_case.ravel()], strict=True)
+            for y, c in zip(cases.prev_yield[usable], curves[pair_of_case], strict=True)
         ]
     )
     out[usable] = estimates

@@ -93,3 +93,27 @@ def from_simulation(
 
 def empty_values(days: int) -> FloatArray:
     return np.full((max(days, 0), len(DAILY_VARIABLES)), np.nan)
+
+
+def unique_rows(*columns: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique`` of the rows of integer ``columns`` (sorted as it sorts them) and each
+    row's index among them. Why not ``np.unique(axis=0)``: the forecast job asks this of
+    180,000 rows several times, and packing each row into one integer first is several times
+    faster than sorting rows."""
+    ints = [np.asarray(c, dtype=np.int64) for c in columns]
+    if not len(ints[0]):
+        return np.empty((0, len(ints)), dtype=np.int64), np.empty(0, dtype=np.int64)
+    lows = [int(c.min()) for c in ints]
+    spans = [int(c.max()) - low + 1 for c, low in zip(ints, lows, strict=True)]
+    if np.prod([float(s) for s in spans]) >= 2.0**62:  # would overflow: sort the rows
+        rows, inverse = np.unique(np.column_stack(ints), axis=0, return_inverse=True)
+        return rows, inverse.ravel()
+    key = np.zeros(len(ints[0]), dtype=np.int64)
+    for column, low, span in zip(ints, lows, spans, strict=True):
+        key = key * span + (column - low)
+    distinct, inverse = np.unique(key, return_inverse=True)
+    decoded = []
+    for low, span in zip(reversed(lows), reversed(spans), strict=True):
+        decoded.append(distinct % span + low)
+        distinct = distinct // span
+    return np.column_stack(decoded[::-1]), inverse.ravel()

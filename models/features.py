@@ -25,7 +25,7 @@ from models.cropfeatures import (
     crop_features,
     weather_members,
 )
-from models.daily import DAILY_VARIABLES, FieldSeason, FloatArray
+from models.daily import DAILY_VARIABLES, FieldSeason, FloatArray, unique_rows
 from models.errors import FeatureError, SchemaMismatchError
 from models.seasonstats import STATISTICS
 
@@ -175,7 +175,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         days = np.array([s.days for s in batch.seasons], dtype=np.int64)
         ages = np.minimum(asked, days[batch.case_season]) if len(cases) else asked
         batch.summarise(ages, self.gdd_base_c, self.dry_day_mm, self.recent_days)
-        pairs = np.unique(np.column_stack([batch.case_season, asked]), axis=0)
+        pairs, _ = unique_rows(batch.case_season, asked)
         for number, age in pairs.tolist():
             season = batch.seasons[number]
             if season.field_id not in batch.refused:
@@ -369,9 +369,7 @@ class _Batch:
         block_of = np.full(len(self.seasons), -1, dtype=np.int64)
         for number, block in self.row.items():
             block_of[number] = block
-        keys = np.column_stack([block_of[self.case_season], ages]).astype(np.int64)
-        distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
-        self.queries = inverse.ravel()
+        distinct, self.queries = unique_rows(block_of[self.case_season], ages)
         self._query_index = {(b, a): q for q, (b, a) in enumerate(distinct.tolist())}
         usable = distinct[:, 0] >= 0
         blocks = np.where(usable, distinct[:, 0], 0)

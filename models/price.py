@@ -7,6 +7,7 @@ modelling choice here, configurable (``ISANFARM_PRICE_*``, docs/forecasts.md).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypeVar
@@ -63,16 +64,24 @@ class HarvestCalendar:
     min_candidates: int = 4
 
     def candidates(self, planted: date, issued: date) -> list[date]:
-        first = planted + timedelta(days=round(self.first_month * DAYS_PER_MONTH))
-        last = planted + timedelta(days=round(self.last_month * DAYS_PER_MONTH))
-        days = []
-        day = first
-        while day <= last:
-            if day >= issued:
-                days.append(day)
-            day += timedelta(days=self.step_days)
-        day = max(issued, days[-1] + timedelta(days=self.step_days)) if days else issued
-        while len(days) < self.min_candidates:
+        return list(_candidates(self, planted, issued))
+
+
+@functools.lru_cache(maxsize=4096)
+def _candidates(calendar: HarvestCalendar, planted: date, issued: date) -> tuple[date, ...]:
+    """Cached: a cooperative's fields share a handful of planting dates, and the job asks for
+    every field."""
+    step = timedelta(days=calendar.step_days)
+    first = planted + timedelta(days=round(calendar.first_month * DAYS_PER_MONTH))
+    last = planted + timedelta(days=round(calendar.last_month * DAYS_PER_MONTH))
+    days = []
+    day = first
+    while day <= last:
+        if day >= issued:
             days.append(day)
-            day += timedelta(days=self.step_days)
-        return days
+        day += step
+    day = max(issued, days[-1] + step) if days else issued
+    while len(days) < calendar.min_candidates:
+        days.append(day)
+        day += step
+    return tuple(days)

@@ -14,7 +14,7 @@ import pytest
 
 from models.cassava import OUTPUTS, build_pipeline, predict_cases
 from models.cattle import DAY_MS, daily_weights, forecast_animal, heat_stress_risk
-from models.daily import DAILY_VARIABLES, SM30, FieldSeason
+from models.daily import DAILY_VARIABLES, SM30, FieldSeason, unique_rows
 from models.errors import FeatureError, NoModelError, SchemaMismatchError
 from models.features import NUMERIC_FEATURES, Case, SeasonFeatures
 from models.price import HarvestCalendar, PriceRule
@@ -249,3 +249,13 @@ def test_a_field_of_an_unknown_variety_is_refused_and_the_others_still_featurise
     assert kept == [1]
     assert "variety 'Cassava X' is not one the model was trained on" in refused["f9"][0]
     assert np.isfinite(matrix[0, NUMERIC_FEATURES.index("crop_yield_t_ha")])
+
+
+def test_unique_rows_is_numpys_unique_of_rows() -> None:
+    rng = np.random.default_rng(3)
+    columns = (rng.integers(-5, 40, 500), rng.integers(0, 400, 500), rng.integers(0, 3, 500))
+    rows, inverse = unique_rows(*columns)
+    expected, expected_inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+    assert np.array_equal(rows, expected)
+    assert np.array_equal(inverse, expected_inverse.ravel())
+    assert unique_rows(np.array([], dtype=int))[0].shape == (0, 1)
