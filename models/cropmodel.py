@@ -225,7 +225,9 @@ def _simulate(
         theta = np.zeros(_N_LAYERS)
         saved_crop = np.zeros(_CROP_SLOTS)
         saved_theta = np.zeros(_N_LAYERS)
-        scratch = np.zeros((2, _N_LAYERS))
+        # Uptake weights, and (row 2) the root depth they were computed for: none yet.
+        scratch = np.zeros((3, _N_LAYERS))
+        scratch[2, 0] = -1.0
         horizon = 0
         for r in range(first, last):
             horizon = max(horizon, read_days[r] + 1)
@@ -343,13 +345,16 @@ def _day(
     # uptake
     factor = 1.0
     if transpiration > 0 and roots > 0:
-        weights, stress = scratch[0], scratch[1]
-        top = 0.0
+        weights, stress, cached = scratch[0], scratch[1], scratch[2]
+        if roots != cached[0]:  # the weights depend on the root depth only, fixed once grown
+            top = 0.0
+            for i in range(_N_LAYERS):
+                thickness = layers[i]
+                reach = min(thickness, max(0.0, roots - top))
+                weights[i] = reach * math.exp(-(top + reach / 2) / k[_UPTAKE_SCALE])
+                top += thickness
+            cached[0] = roots
         for i in range(_N_LAYERS):
-            thickness = layers[i]
-            reach = min(thickness, max(0.0, roots - top))
-            weights[i] = reach * math.exp(-(top + reach / 2) / k[_UPTAKE_SCALE])
-            top += thickness
             fraction = (theta[i] - wp) / (fc - wp)
             stress[i] = weights[i] * min(1.0, max(0.0, fraction / (1 - k[_DEPLETION])))
         index = stress.sum() / weights.sum()
