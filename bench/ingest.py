@@ -71,7 +71,7 @@ from ingest.worker import IngestWorker
 from isanfarm import contract
 from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, port_is_free, stop_process
+from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_ports, stop_process
 from isanfarm.settings import InfluxSettings, MqttSettings
 from simulators.cassava_field import CassavaFieldSim
 
@@ -462,15 +462,6 @@ def pool_environment(settings: IngestSettings, metrics_port: int) -> dict[str, s
         "ISANFARM_TIME_BEACON_S": "0",
         "ISANFARM_METRICS_PORT": str(metrics_port),
     }
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports."""
-    for _ in range(100):
-        first = free_port()
-        if all(port_is_free(first + offset) for offset in range(1, count)):
-            return first
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 @contextmanager

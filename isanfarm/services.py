@@ -41,6 +41,16 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (``ingest run --workers N`` gives its
+    workers consecutive metrics ports)."""
+    for _ in range(100):
+        first = free_port()
+        if all(port_is_free(first + offset) for offset in range(1, count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
     """SIGTERM, so it can finish cleanly; SIGKILL if it has not after ``timeout_s``."""
     process.terminate()

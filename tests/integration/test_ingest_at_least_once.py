@@ -27,7 +27,7 @@ from ingest.rollups import DAILY, HOURLY
 from ingest.settings import IngestSettings
 from ingest.worker import Converted, IngestWorker
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port
+from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, free_ports
 from isanfarm.settings import InfluxSettings
 from tests.conftest import RunningWorker
 from tests.helpers import stored_seqs, wait_for
@@ -157,7 +157,7 @@ def test_worker_processes_share_the_stream_and_none_outlives_its_supervisor(
 ) -> None:
     """``ingest run --workers 2``: two processes on one shared subscription store the stream
     once between them; SIGKILL of the supervisor closes the workers' stdin and they stop."""
-    first_port = free_port()
+    first_port = free_ports(2)
     env = {
         **os.environ,
         "ISANFARM_MQTT_PORT": str(mosquitto.port),
