@@ -13,5 +13,9 @@ COPY simulators simulators
 RUN pip install --no-cache-dir ".[server]"
 # The generated dashboards and alert rules, for `isanfarm grafana push --root /app/grafana`.
 COPY grafana grafana
+# The registry and saved models live here (the isanfarm-state volume takes this ownership when
+# it is created); numba caches its compiled forecast kernels where nobody may write.
+RUN mkdir -p /var/lib/isanfarm && chown nobody /var/lib/isanfarm
+ENV NUMBA_CACHE_DIR=/tmp/numba-cache
 USER nobody
 ENTRYPOINT ["isanfarm"]

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 import isanfarm
 from api.openapi import document_problems
-from api.registry.db import make_engine, migrate, session_factory
+from api.registry.db import make_engine, migrate, require_current, session_factory
 from api.routes import alerts, devices, forecasts, health, registry, telemetry
 from api.schemas import Problem
 from api.settings import ApiSettings
@@ -37,7 +37,10 @@ TITLES = {
 def create_app(settings: ApiSettings) -> FastAPI:
     influx = InfluxV1(settings.influx)
     engine = make_engine(settings.database_url)
-    migrate(engine)
+    if settings.migrate_on_start:
+        migrate(engine)
+    else:
+        require_current(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,10 @@ class ApiSettings(BaseSettings):
     #: The registry: SQLite by default, PostgreSQL in production
     #: (``postgresql+psycopg://user:password@host/db``).
     database_url: str = "sqlite:///state/isanfarm.sqlite3"
+    #: Upgrade the registry's schema when the API starts. Turn it off where several API
+    #: processes share one database (two upgrading at once can collide): run
+    #: ``isanfarm registry migrate`` once before them, and they refuse an outdated schema.
+    migrate_on_start: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     #: How long /health waits for the broker to accept a TCP connection.

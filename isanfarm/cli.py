@@ -556,6 +556,13 @@ def _add_model_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     forecast.add_argument("--model", metavar="VERSION", help="this model, not the served one")
     forecast.add_argument("--harvests", type=Path, help="CSV of past harvests (docs/forecasts.md)")
+    forecast.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="keep running: forecast again every SECONDS (a service; a failed run is reported "
+        "and the next one tried)",
+    )
     forecast.set_defaults(run=_forecast)
     evaluate = commands.add_parser(
         "evaluate", help="score a saved model on unseen simulated seasons: Markdown + PNG report"
@@ -598,6 +605,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
+    if args.every is None:
+        return _forecast_once(args)
+    if args.every <= 0:
+        print(f"isanfarm forecast: --every {args.every} must be a positive number", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    while not stop.is_set():
+        try:
+            _forecast_once(args)
+        except Exception as exc:  # a database away for a while: report, try again next time
+            print(f"isanfarm forecast: this run failed: {exc!r}", file=sys.stderr, flush=True)
+        stop.wait(args.every)
+    return 0
+
+
+def _forecast_once(args: argparse.Namespace) -> int:
     from models.errors import ModelError
     from models.jobs import forecast
     from models.settings import ModelSettings
@@ -605,14 +628,15 @@ def _forecast(args: argparse.Namespace) -> int:
     try:
         report = forecast(ModelSettings(), args.model, args.harvests)
     except ModelError as exc:
-        print(f"isanfarm forecast: {exc}", file=sys.stderr)
+        print(f"isanfarm forecast: {exc}", file=sys.stderr, flush=True)
         return 2
     for reason in report.skipped:
         print(f"skipped {reason}", file=sys.stderr)
     print(
         f"forecast {report.fields} fields ({report.points} points; {report.calibrated} "
         f"calibrated from their last season) and {report.animals} animals in "
-        f"{report.seconds:.1f} s; skipped {len(report.skipped)}"
+        f"{report.seconds:.1f} s; skipped {len(report.skipped)}",
+        flush=True,
     )
     return 0
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,11 +32,34 @@ def _sqlite_foreign_keys(connection: object, record: object) -> None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class SchemaNotCurrentError(RuntimeError):
+    """The registry database is not at the revision this code needs."""
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse a registry that is not at the newest revision, without changing it: for API
+    processes that share a database and leave the upgrade to ``isanfarm registry migrate``."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        raise SchemaNotCurrentError(
+            f"the registry database is at revision {current or 'none (empty)'}, this code needs "
+            f"{head}: run `isanfarm registry migrate` once, or set "
+            "ISANFARM_MIGRATE_ON_START=true where a single API process may upgrade it"
+        )
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.alerts import evaluate
 from api.main import create_app
+from api.registry.db import SchemaNotCurrentError, make_engine, migrate
 from api.registry.importer import RegistryImportError, import_csv
 from api.settings import ApiSettings
 from ingest.points import status_line, telemetry_line
@@ -343,3 +344,20 @@ def test_every_schema_in_the_openapi_description_carries_examples(client: TestCl
         return "examples" in schema or any("examples" in p for p in properties.values())
 
     assert [name for name, schema in schemas.items() if not has_examples(schema)] == []
+
+
+def test_without_migrate_on_start_an_outdated_registry_is_refused_until_migrated(
+    api_settings: ApiSettings,
+) -> None:
+    """Several API processes on one database leave the upgrade to `isanfarm registry
+    migrate` and refuse a schema they do not know, rather than all upgrading at once."""
+    replica = api_settings.model_copy(update={"migrate_on_start": False})
+    with pytest.raises(SchemaNotCurrentError, match="isanfarm registry migrate"):
+        create_app(replica)
+    engine = make_engine(api_settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    with TestClient(create_app(replica)) as replica_client:
+        assert replica_client.get("/health").status_code == 200

@@ -4,7 +4,11 @@ endpoints reading them back."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -196,3 +200,23 @@ def test_a_dated_harvest_record_calibrates_the_fields_yield_gap_from_its_last_se
         f"{FIELD},{last_harvested},{last_yield:.2f},27.5\n"
     )
     assert jobs.forecast(settings, harvests=undated).calibrated == 0
+
+
+def test_forecast_every_keeps_running_through_a_failed_run_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """The compose stack's forecast service: a run that finds no model is reported and the
+    next one tried, until the service is stopped."""
+    env = {**os.environ, "ISANFARM_MODEL_DIR": str(tmp_path / "models")}
+    command = [sys.executable, "-m", "isanfarm.cli", "forecast", "--every", "0.2"]
+    service = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(3)  # several runs, each finding no model
+        assert service.poll() is None, "the service stopped by itself"
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, errors = service.communicate(timeout=30)
+    assert service.returncode == 0
+    assert errors.count("isanfarm forecast:") >= 2, errors
