@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
+from api.cache import TimedCache
 from api.registry.keys import Principal, authenticate
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxV1
@@ -28,7 +29,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_forecast_cache(request: Request) -> TimedCache[Any, Any]:
+    cache: TimedCache[Any, Any] = request.app.state.forecast_cache
+    return cache
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+ForecastCacheDep = Annotated[TimedCache[Any, Any], Depends(get_forecast_cache)]
 InfluxDep = Annotated[InfluxV1, Depends(get_influx)]
 SessionDep = Annotated[Session, Depends(get_session)]
 

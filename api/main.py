@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 import isanfarm
+from api.cache import TimedCache
 from api.openapi import document_problems
 from api.registry.db import make_engine, migrate, require_current, session_factory
 from api.routes import alerts, devices, forecasts, health, registry, telemetry
@@ -64,6 +65,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.influx = influx
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.forecast_cache = TimedCache(settings.forecast_cache_s)
     for module in (health, registry, devices, telemetry, forecasts, alerts):
         app.include_router(module.router)
     _serve_docs(app)

@@ -20,6 +20,9 @@ class ApiSettings(BaseSettings):
     #: processes share one database (two upgrading at once can collide): run
     #: ``isanfarm registry migrate`` once before them, and they refuse an outdated schema.
     migrate_on_start: bool = True
+    #: Forecasts are remembered this long per set of fields (the forecast job runs daily);
+    #: 0 reads InfluxDB on every request.
+    forecast_cache_s: float = Field(60.0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     #: How long /health waits for the broker to accept a TCP connection.

@@ -119,7 +119,7 @@ def newest_cassava_forecasts(
     this is usually two queries whatever the number of fields or the length of the history."""
     if not field_ids:
         return {}
-    today = today or (datetime.now(UTC) + ICT).date()
+    today = today or local_today()
     recent = "|".join(
         (today - timedelta(days=n)).isoformat() for n in range(ISSUE_LOOKBACK_DAYS + 1)
     )
@@ -150,6 +150,11 @@ def cattle_forecasts(influx: InfluxV1, herd_id: str) -> Rows:
         'GROUP BY "animal", "model_version" ORDER BY time DESC LIMIT 1'
     )
     return list(series_rows(influx.query(statement, {"herd": herd_id})[0]))
+
+
+def local_today() -> date:
+    """Today in Thailand."""
+    return (datetime.now(UTC) + ICT).date()
 
 
 def local_date(ms: int) -> date:

@@ -12,7 +12,8 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from api.deps import InfluxDep, PrincipalDep, SessionDep
+from api.cache import TimedCache
+from api.deps import ForecastCacheDep, InfluxDep, PrincipalDep, SessionDep
 from api.registry import models
 from api.registry.keys import Principal
 from api.schemas import (
@@ -24,7 +25,13 @@ from api.schemas import (
     WeekSummary,
 )
 from api.scope import NOT_FOUND, get_visible
-from api.timeseries import cattle_forecasts, local_date, ms_to_datetime, newest_cassava_forecasts
+from api.timeseries import (
+    cattle_forecasts,
+    local_date,
+    local_today,
+    ms_to_datetime,
+    newest_cassava_forecasts,
+)
 from isanfarm.contract import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
@@ -36,11 +43,15 @@ WINDOW_SHARE = 0.95
 
 @router.get("/fields/{field_id}/forecast", response_model=FieldForecast, responses=NOT_FOUND)
 def field_forecast(
-    field_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+    field_id: PathId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    influx: InfluxDep,
+    cache: ForecastCacheDep,
 ) -> FieldForecast:
     """Yield and starch at each candidate harvest date, with 80% intervals (p10..p90)."""
     field = get_visible(session, models.Field, field_id, principal)
-    forecast = _forecasts(influx, [field.id]).get(field.id)
+    forecast = _forecasts(influx, cache, [field.id]).get(field.id)
     if forecast is None:
         raise HTTPException(404, f"no forecast issued for field {field_id!r} yet")
     return forecast
@@ -52,10 +63,14 @@ def field_forecast(
     responses=NOT_FOUND,
 )
 def cooperative_summary(
-    cooperative_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+    cooperative_id: PathId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    influx: InfluxDep,
+    cache: ForecastCacheDep,
 ) -> CooperativeSummary:
     """Expected deliveries per week if every field is harvested on its recommended date."""
-    plan = _plan(session, influx, cooperative_id, principal)
+    plan = _plan(session, influx, cache, cooperative_id, principal)
     weeks: dict[date, list[HarvestWindow]] = defaultdict(list)
     for window in plan:
         day = window.recommended_date
@@ -72,10 +87,14 @@ def cooperative_summary(
     responses=NOT_FOUND,
 )
 def harvest_plan(
-    cooperative_id: PathId, principal: PrincipalDep, session: SessionDep, influx: InfluxDep
+    cooperative_id: PathId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    influx: InfluxDep,
+    cache: ForecastCacheDep,
 ) -> list[HarvestWindow]:
     """Per field: the best harvest date by expected revenue, and the window around it."""
-    return _plan(session, influx, cooperative_id, principal)
+    return _plan(session, influx, cache, cooperative_id, principal)
 
 
 @router.get("/herds/{herd_id}/forecast", response_model=list[AnimalForecast], responses=NOT_FOUND)
@@ -107,7 +126,9 @@ def herd_forecast(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "one row per field and date"}},
 )
-def forecasts_csv(principal: PrincipalDep, session: SessionDep, influx: InfluxDep) -> Response:
+def forecasts_csv(
+    principal: PrincipalDep, session: SessionDep, influx: InfluxDep, cache: ForecastCacheDep
+) -> Response:
     """The newest forecast of every field the key can see, for a spreadsheet."""
     query = select(models.Field)
     if not principal.is_operator:
@@ -117,7 +138,7 @@ def forecasts_csv(principal: PrincipalDep, session: SessionDep, influx: InfluxDe
     writer = csv.writer(out)
     columns = list(CassavaForecast.model_fields)
     writer.writerow(["field_id", "farm_id", "model_version", "issued_at", *columns])
-    for field_id, forecast in sorted(_forecasts(influx, list(fields)).items()):
+    for field_id, forecast in sorted(_forecasts(influx, cache, list(fields)).items()):
         for candidate in forecast.candidates:
             values = candidate.model_dump()
             writer.writerow(
@@ -132,7 +153,17 @@ def forecasts_csv(principal: PrincipalDep, session: SessionDep, influx: InfluxDe
     return Response(out.getvalue(), media_type="text/csv")
 
 
-def _forecasts(influx: InfluxDep, field_ids: list[str]) -> dict[str, FieldForecast]:
+def _forecasts(
+    influx: InfluxDep, cache: TimedCache[Any, Any], field_ids: list[str]
+) -> dict[str, FieldForecast]:
+    """The newest forecast run of each field, remembered for a while (``TimedCache``): the
+    key holds the Thai day, since which runs count as newest depends on it."""
+    key = (tuple(sorted(field_ids)), local_today())
+    forecasts: dict[str, FieldForecast] = cache.get(key, lambda: _read(influx, field_ids))
+    return forecasts
+
+
+def _read(influx: InfluxDep, field_ids: list[str]) -> dict[str, FieldForecast]:
     out = {}
     for field_id, rows in newest_cassava_forecasts(influx, field_ids).items():
         if rows:
@@ -162,13 +193,17 @@ def _candidate(row: dict[str, Any]) -> CassavaForecast:
 
 
 def _plan(
-    session: SessionDep, influx: InfluxDep, cooperative_id: str, principal: Principal
+    session: SessionDep,
+    influx: InfluxDep,
+    cache: TimedCache[Any, Any],
+    cooperative_id: str,
+    principal: Principal,
 ) -> list[HarvestWindow]:
     get_visible(session, models.Cooperative, cooperative_id, principal)
     query = select(models.Field).where(models.Field.cooperative_id == cooperative_id)
     fields = {f.id: f for f in session.scalars(query)}
     plan = []
-    for field_id, forecast in sorted(_forecasts(influx, list(fields)).items()):
+    for field_id, forecast in sorted(_forecasts(influx, cache, list(fields)).items()):
         best = max(forecast.candidates, key=lambda c: c.revenue_thb)
         good = [
             c.harvest_date
