@@ -635,7 +635,8 @@ def _forecast_once(args: argparse.Namespace) -> int:
     print(
         f"forecast {report.fields} fields ({report.points} points; {report.calibrated} "
         f"calibrated from their last season) and {report.animals} animals in "
-        f"{report.seconds:.1f} s; skipped {len(report.skipped)}",
+        f"{report.seconds:.1f} s; skipped {len(report.skipped)}; {report.harvests} harvest "
+        "records written as actuals",
         flush=True,
     )
     return 0

@@ -29,6 +29,11 @@ INGEST_REJECTS = "ingest_rejects"
 #: Fields: issued_at_ms, horizon_days, yield_t_ha, yield_t_ha_p10, yield_t_ha_p90, starch_pct,
 #: starch_pct_p10, starch_pct_p90, area_ha, tonnes, revenue_thb.
 CASSAVA_FORECAST = "cassava_forecast"
+#: Actual cassava harvests, from a cooperative's harvest records (``isanfarm forecast
+#: --harvests``): one point per field and harvest, at the harvest date (local midnight), so a
+#: panel draws them on the forecasts' axis. Tags: farm, field. Fields: yield_t_ha, starch_pct,
+#: season_days (when the record has the planting date).
+CASSAVA_HARVEST = "cassava_harvest"
 #: Cattle forecasts: one point per animal and issue, at the issue time. Tags: farm, herd,
 #: animal, model_version. Fields: weight_kg, target_weight_kg, daily_gain_kg, days_to_target,
 #: days_to_target_p10, days_to_target_p90, market_date_ms, heat_stress_risk (0..1).

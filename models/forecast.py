@@ -57,6 +57,8 @@ class ForecastReport:
     fields: int = 0
     #: Fields whose yield gap the crop model calibrated from their previous season.
     calibrated: int = 0
+    #: Harvest records written as actuals (``cassava_harvest``).
+    harvests: int = 0
     points: int = 0
     animals: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -251,28 +253,54 @@ def cattle_lines(
     return lines
 
 
-def load_history(path: Path | None) -> dict[str, History]:
-    """The newest harvest per field from a harvest CSV (docs/forecasts.md: ``field``,
+def load_harvests(path: Path | None) -> dict[str, list[History]]:
+    """Every harvest per field from a harvest CSV, oldest first (docs/forecasts.md: ``field``,
     ``harvested``, ``fresh_yield_t_ha``, ``starch_pct``, optionally ``planted``)."""
     if path is None:
         return {}
-    newest: dict[str, tuple[str, History]] = {}
+    out: dict[str, list[History]] = {}
     with open(path, newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):
             try:
-                key, when = row["field"], row["harvested"]
                 planted = row.get("planted") or None
                 entry = History(
                     float(row["fresh_yield_t_ha"]),
                     float(row["starch_pct"]),
                     date.fromisoformat(planted) if planted else None,
-                    date.fromisoformat(when),
+                    date.fromisoformat(row["harvested"]),
                 )
+                out.setdefault(row["field"], []).append(entry)
             except (KeyError, ValueError) as exc:
                 raise FeatureError(f"{path}:{number}: {exc}: see docs/forecasts.md") from None
-            if key not in newest or when > newest[key][0]:
-                newest[key] = (when, entry)
-    return {key: entry for key, (_, entry) in newest.items()}
+    for entries in out.values():
+        entries.sort(key=lambda e: e.harvested or date.min)
+    return out
+
+
+def newest(harvests: dict[str, list[History]]) -> dict[str, History]:
+    """Each field's newest harvest: its "previous season" for the forecast."""
+    return {key: entries[-1] for key, entries in harvests.items() if entries}
+
+
+def harvest_lines(harvests: dict[str, list[History]], fields: Sequence[FieldInfo]) -> list[str]:
+    """The registered fields' harvests as ``cassava_harvest`` points (isanfarm.storage), at
+    their harvest date: what the dashboards draw as the actual beside the forecasts. Writing
+    them again on every run overwrites the same points."""
+    lines = []
+    for info in fields:
+        for entry in harvests.get(info.field_id, []):
+            if entry.harvested is None:
+                continue
+            values: dict[str, float | int] = {
+                "yield_t_ha": entry.yield_t_ha,
+                "starch_pct": entry.starch_pct,
+            }
+            if entry.season_days is not None:
+                values["season_days"] = entry.season_days
+            tags = {"farm": info.farm_id, "field": info.field_id}
+            midnight = store.local_midnight_ms(entry.harvested)
+            lines.append(store.line(storage.CASSAVA_HARVEST, tags, values, midnight))
+    return lines
 
 
 def run(
@@ -283,22 +311,26 @@ def run(
     price: PriceRule,
     calendar: HarvestCalendar,
     default_target_kg: float = 750.0,
-    history: dict[str, History] | None = None,
+    harvests: dict[str, list[History]] | None = None,
     today: date | None = None,
 ) -> ForecastReport:
     """Read the registry and InfluxDB, forecast, write. ``sessions``: a SQLAlchemy sessionmaker
-    of the registry."""
+    of the registry; ``harvests``: the cooperative's harvest records (``load_harvests``),
+    written as the actuals and used as each field's previous season."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     issued = today or store.local_day(int(now.timestamp() * 1000))
     fields, herds = _registry(sessions)
     report = ForecastReport()
-    lines: list[str] = []
+    harvests = harvests or {}
+    history = newest(harvests)
+    lines: list[str] = harvest_lines(harvests, fields)
+    report.harvests = len(lines)
     if fields:
         first = min(f.planted for f in fields)
         daily = store.daily_values(influx, [f.field_id for f in fields], first, issued)
         trimmed = {f.field_id: daily[f.field_id][(f.planted - first).days :] for f in fields}
-        previous = _previous_daily(influx, history or {}, {f.field_id for f in fields})
+        previous = _previous_daily(influx, history, {f.field_id for f in fields})
         lines += cassava_lines(
             pipeline,
             model_version,

@@ -89,7 +89,7 @@ def forecast(
             settings.price_rule(),
             settings.calendar(),
             settings.default_target_weight_kg,
-            job.load_history(harvests),
+            job.load_harvests(harvests),
             today,
         )
     finally:

@@ -39,6 +39,7 @@ from isanfarm.dashboards.influxql import Target
 UID = "isanfarm-cassava-field"
 TELEMETRY = f'"{storage.TELEMETRY}"'
 FORECAST = f'"{storage.CASSAVA_FORECAST}"'
+HARVEST = f'"{storage.CASSAVA_HARVEST}"'
 FIELD_FILTER = f'{FARM} AND "field" =~ /^$site$/'
 
 
@@ -270,14 +271,19 @@ def dashboard() -> Dashboard:
                         f"WHERE {FIELD_FILTER} AND $timeFilter "
                         'GROUP BY time(1d), "issued" fill(none)',
                         alias="$tag_issued",
-                    )
+                    ),
+                    Target(
+                        f'SELECT "yield_t_ha" / {RAI_PER_HA} FROM {HARVEST} '
+                        f"WHERE {FIELD_FILTER} AND $timeFilter",
+                        alias="actual / ผลจริง",
+                    ),
                 ],
                 "none",
                 span=24,
                 description=(
                     "Every forecast run's yield by harvest date, so runs can be compared as the "
-                    "harvest nears. The actual yield is not in InfluxDB yet (harvest records come "
-                    "with the registry); until it is, this panel shows the forecast side only."
+                    "harvest nears, and the actual harvest where the cooperative's records "
+                    "have been imported (`isanfarm forecast --harvests`)."
                 ),
             ).show_points(common.VisibilityMode.ALWAYS)
         )

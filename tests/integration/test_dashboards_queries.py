@@ -7,11 +7,12 @@ InfluxDB set up by ``ingest.admin.setup_database`` (retention policies ``raw`` a
 committed grafana/dashboards/*.json, is expanded as Grafana would (template variables filled,
 ``$timeFilter`` and ``$__interval`` substituted) and executed.
 
-The forecast measurements (``cassava_forecast``, ``cattle_forecast``) stay empty until the
-forecasts issue lands, so this test writes a few forecast points itself, following the tags
-and fields described in isanfarm/storage.py. It also publishes one out-of-range message and
-one with a suspect clock, so the fleet panels for rejects and quarantine have something to
-count. Grafana-side transformations and value mappings are not exercised.
+The forecast measurements (``cassava_forecast``, ``cattle_forecast``) and the actual harvests
+(``cassava_harvest``) come from the forecast job and a cooperative's records, so this test
+writes a few such points itself, following the tags and fields described in
+isanfarm/storage.py. It also publishes one out-of-range message and one with a suspect clock,
+so the fleet panels for rejects and quarantine have something to count. Grafana-side
+transformations and value mappings are not exercised.
 
 With ``ISANFARM_PREVIEW_OUT=docs/img`` set, it also writes the preview PNGs committed there.
 """
@@ -94,6 +95,12 @@ def forecast_lines(farm_id: str, now_ms: int) -> list[str]:
             lines.append(
                 f"{storage.CASSAVA_FORECAST},farm={farm_id},field=field-01,variety=ku50,"
                 f"model_version=test,issued={issued} {fields} {day * 1_000_000}"
+            )
+        if issue == 0:  # an actual harvest on the first candidate date, from the records
+            lines.append(
+                f"{storage.CASSAVA_HARVEST},farm={farm_id},field=field-01 "
+                f"yield_t_ha=22.4,starch_pct=26.5,season_days=300i "
+                f"{((now_ms // DAY_MS + 30) * DAY_MS - 7 * 3_600_000) * 1_000_000}"
             )
         for number in range(2):
             lines.append(

@@ -21,7 +21,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from ingest.points import telemetry_line
 from isanfarm.contract import Telemetry
-from isanfarm.influx import InfluxV1
+from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
 from models import jobs
@@ -194,6 +194,12 @@ def test_a_dated_harvest_record_calibrates_the_fields_yield_gap_from_its_last_se
 
     assert dated.fields == 1, dated.skipped
     assert dated.calibrated == 1
+    assert dated.harvests == 1  # the record is stored as the actual for the dashboards
+    actual = influx.query(f'SELECT * FROM "cassava_harvest" WHERE "field" = \'{FIELD}\'')[0]
+    ((_, row),) = series_rows(actual)
+    assert row["yield_t_ha"] == pytest.approx(round(last_yield, 2))
+    assert row["season_days"] == 300
+    assert local_day(int(row["time"])) == last_harvested
     undated = tmp_path / "undated.csv"
     undated.write_text(
         "field,harvested,fresh_yield_t_ha,starch_pct\n"
