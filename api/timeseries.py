@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from isanfarm import storage
-from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE
-from isanfarm.influx import InfluxV1, series_rows
+from isanfarm.contract import SENSOR_CATALOGUE
+from isanfarm.influx import InfluxV1, ids_regex, series_rows
 
 ICT = timedelta(hours=7)
 RESOLUTIONS = {
@@ -20,13 +20,6 @@ RESOLUTIONS = {
     "day": storage.TELEMETRY_DAILY,
 }
 MAX_RAW_POINTS = 10_000
-
-
-def _ids_regex(ids: Sequence[str]) -> str:
-    for item in ids:
-        if not ID_PATTERN.fullmatch(item):
-            raise ValueError(f"{item!r} is not an id")
-    return "/^(" + "|".join(ids) + ")$/"
 
 
 def ms_to_datetime(ms: int) -> datetime:
@@ -45,7 +38,7 @@ def device_statuses(influx: InfluxV1, device_ids: Sequence[str]) -> dict[str, St
     """The newest status heartbeat and battery reading of each device."""
     if not device_ids:
         return {}
-    regex = _ids_regex(device_ids)
+    regex = ids_regex(device_ids)
     status_q = (
         f'SELECT "state", "outbox_depth" FROM "{storage.DEVICE_STATUS}" '
         f'WHERE "device" =~ {regex} GROUP BY "device" ORDER BY time DESC LIMIT 1'
@@ -125,7 +118,7 @@ def newest_cassava_forecasts(
     )
     days_statement = (
         f'SHOW TAG VALUES FROM "{storage.CASSAVA_FORECAST}" WITH KEY = "issued" '
-        f'WHERE "field" =~ {_ids_regex(field_ids)} AND "issued" =~ /^({recent})$/'
+        f'WHERE "field" =~ {ids_regex(field_ids)} AND "issued" =~ /^({recent})$/'
     )
     days = sorted(
         {row["value"] for _, row in series_rows(influx.query(days_statement)[0])}, reverse=True
@@ -136,7 +129,7 @@ def newest_cassava_forecasts(
         if not missing:
             break
         statement = (
-            f'SELECT * FROM "{storage.CASSAVA_FORECAST}" WHERE "field" =~ {_ids_regex(missing)} '
+            f'SELECT * FROM "{storage.CASSAVA_FORECAST}" WHERE "field" =~ {ids_regex(missing)} '
             f'AND "issued" = $issued GROUP BY "field", "model_version" ORDER BY time ASC'
         )
         for tags, row in series_rows(influx.query(statement, {"issued": day})[0]):

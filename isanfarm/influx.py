@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from isanfarm.contract import ID_PATTERN
 from isanfarm.settings import InfluxSettings
 
 
@@ -129,3 +130,12 @@ def _error_text(response: httpx.Response) -> str:
         return str(response.json().get("error", response.text))
     except ValueError:
         return response.text[:500]
+
+
+def ids_regex(ids: Sequence[str]) -> str:
+    """An InfluxQL regex matching exactly these ids; only valid ids (``ID_PATTERN``: nothing
+    a regex or a query could misread) are accepted."""
+    for item in ids:
+        if not ID_PATTERN.fullmatch(item):
+            raise ValueError(f"{item!r} is not an id")
+    return "/^(" + "|".join(ids) + ")$/"

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-import numpy.typing as npt
 
 from models import cropmodel
 from models.daily import (
@@ -31,6 +30,7 @@ from models.daily import (
     TMEAN,
     FieldSeason,
     FloatArray,
+    IntArray,
     unique_rows,
 )
 from simulators.crop import variety as find_variety
@@ -45,8 +45,6 @@ MANAGEMENT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MEMBER_DAYS = 3 * 366
 LAST_READ_DAY = MEMBER_DAYS - 367
 _WEATHER_COLUMNS = [RAIN, TMEAN, RADIATION]
-
-IntArray = npt.NDArray[np.int64]
 
 
 def weather_members(members: int, seed: int) -> FloatArray:

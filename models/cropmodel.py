@@ -24,16 +24,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from numba import njit, prange
 
-from models.daily import FloatArray
+from models.daily import FloatArray, IntArray
 from simulators import crop as c
 from simulators import soil as s
 from simulators.field import STORAGE_ROOT_DEPTH_MM
 from simulators.weather import ET0_MM_PER_MJ
-
-IntArray = npt.NDArray[np.int64]
 
 #: Columns of observed and member weather.
 WEATHER_COLUMNS = ("rain_mm", "tmean_c", "radiation_mj")

@@ -36,6 +36,7 @@ RAI_PER_HA = 6.25
 MJ_PER_W_M2_DAY = 0.0864
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def empty_values(days: int) -> FloatArray:
     return np.full((max(days, 0), len(DAILY_VARIABLES)), np.nan)
 
 
-def unique_rows(*columns: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def unique_rows(*columns: npt.ArrayLike) -> tuple[IntArray, IntArray]:
     """``np.unique`` of the rows of integer ``columns`` (sorted as it sorts them) and each
     row's index among them. Why not ``np.unique(axis=0)``: the forecast job asks this of
     180,000 rows several times, and packing each row into one integer first is several times

@@ -173,8 +173,8 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         batch.fill(usable, self._normals(usable))
         asked = np.array([c.age_days for c in cases], dtype=np.int64)
         days = np.array([s.days for s in batch.seasons], dtype=np.int64)
-        ages = np.minimum(asked, days[batch.case_season]) if len(cases) else asked
-        batch.summarise(ages, self.gdd_base_c, self.dry_day_mm, self.recent_days)
+        batch.case_age = np.minimum(asked, days[batch.case_season]) if len(cases) else asked
+        batch.summarise(self.gdd_base_c, self.dry_day_mm, self.recent_days)
         pairs, _ = unique_rows(batch.case_season, asked)
         for number, age in pairs.tolist():
             season = batch.seasons[number]
@@ -227,11 +227,10 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         # Per-season values gathered through one index per case: 18 cases share a season.
         season = batch.case_season[rows]
         seasons = batch.seasons
-        days = np.array([s.days for s in seasons], dtype=float)
         planted = np.array([np.datetime64(s.planted, "D") for s in seasons])[season]
         plant_doy = np.array([s.planted.timetuple().tm_yday for s in seasons], dtype=float)
         area = np.array([s.area_ha for s in seasons], dtype=float)
-        age = np.minimum(np.array([c.age_days for c in cases], dtype=float), days[season])
+        age = batch.case_age[rows].astype(float)
         harvest = np.array([c.harvest_age_days for c in cases], dtype=float)
         harvested = planted + harvest.astype("timedelta64[D]")
         year_start = harvested.astype("datetime64[Y]").astype("datetime64[D]")
@@ -284,13 +283,10 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             return number if trusted[number] else -1
 
         prev = np.array([usable(c.prev_season) for c in cases], dtype=np.int64)
-        season = batch.case_season[rows]
-        days = np.array([s.days for s in batch.seasons], dtype=np.int64)
-        age = np.minimum(np.array([c.age_days for c in cases], dtype=np.int64), days[season])
         prev_age = [c.prev_harvest_age_days for c in cases]
         crop_cases = CropCases(
-            season=season,
-            age=age,
+            season=batch.case_season[rows],
+            age=batch.case_age[rows],
             harvest=np.array([c.harvest_age_days for c in cases], dtype=np.int64),
             prev=prev,
             prev_yield=np.array([c.prev_yield_t_ha for c in cases], dtype=float),
@@ -333,8 +329,10 @@ class _Batch:
         self.observed = np.empty((0, len(DAILY_VARIABLES)))
         self.row: dict[int, int] = {}  # season number -> row block in the concatenation
         self.queries = np.zeros(0, dtype=np.int64)
-        #: Per case of the batch, its season's number.
+        #: Per case of the batch, its season's number and its issue day (at most the
+        #: season's length: a forecast issued past the data reads the data's last day).
         self.case_season = np.zeros(0, dtype=np.int64)
+        self.case_age = np.zeros(0, dtype=np.int64)
         self.statistics = np.empty((0, len(STATISTICS)))
         self._query_index: dict[tuple[int, int], int] = {}
         self._whole = np.empty((0, len(DAILY_VARIABLES)))
@@ -364,12 +362,12 @@ class _Batch:
         self.offsets = np.concatenate([[0], np.cumsum([s.days for s in seasons])]).astype(np.int64)
         self.row = {self.index[id(s)]: block for block, s in enumerate(seasons)}
 
-    def summarise(self, ages: np.ndarray, gdd_base: float, dry_mm: float, recent: int) -> None:
+    def summarise(self, gdd_base: float, dry_mm: float, recent: int) -> None:
         """Summaries once per distinct (season, issue day) of the cases (``case_season``)."""
         block_of = np.full(len(self.seasons), -1, dtype=np.int64)
         for number, block in self.row.items():
             block_of[number] = block
-        distinct, self.queries = unique_rows(block_of[self.case_season], ages)
+        distinct, self.queries = unique_rows(block_of[self.case_season], self.case_age)
         self._query_index = {(b, a): q for q, (b, a) in enumerate(distinct.tolist())}
         usable = distinct[:, 0] >= 0
         blocks = np.where(usable, distinct[:, 0], 0)

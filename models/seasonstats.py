@@ -10,12 +10,10 @@ offsets (no padding to the longest season).
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 from numba import njit
 
-from models.daily import RADIATION, RAIN, RH, SM10, SM30, SM60, TMEAN, FloatArray
-
-IntArray = npt.NDArray[np.int64]
+from models.daily import RADIATION, RAIN, RH, SM10, SM30, SM60, TMEAN, FloatArray, IntArray
+from simulators.weather import ET0_MM_PER_MJ
 
 #: Columns of ``summarise``'s first result, in order.
 STATISTICS = (
@@ -39,8 +37,6 @@ STATISTICS = (
     "drydown_60d",
     "coverage_min",
 )
-#: Reference ET from radiation, as the simulator's weather (simulators/weather.py).
-ET0_MM_PER_MJ = 0.245
 #: Soil water of the probed 0-80 cm in mm per %VWC at 10, 30 and 60 cm (20, 20, 40 cm layers).
 STORAGE_MM_PER_PCT = (2.0, 2.0, 4.0)
 #: A day (and the day before it) with less rain than this counts as dry for the drydown.
@@ -75,7 +71,9 @@ def summarise(
         float(dry_day_mm),
         int(recent_days),
         np.array(STORAGE_MM_PER_PCT),
-        # Column numbers travel as an argument: a cached compilation must not keep old ones.
+        # Constants defined elsewhere travel as arguments: a cached compilation keeps the
+        # globals it was compiled with, and only this file's changes invalidate it.
+        ET0_MM_PER_MJ,
         np.array([RAIN, TMEAN, RH, RADIATION, SM10, SM30, SM60], dtype=np.int64),
     )
 
@@ -91,6 +89,7 @@ def _summarise(
     dry_mm: float,
     recent_days: int,
     storage_mm: FloatArray,
+    et0_per_mj: float,
     columns: IntArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     n, variables = age.shape[0], filled.shape[1]
@@ -137,7 +136,7 @@ def _summarise(
                 sensed = seen[soil[0]] > 0 and seen[soil[1]] > 0 and seen[soil[2]] > 0
                 if dry and sensed:
                     loss = previous_storage - storage
-                    et0 = ET0_MM_PER_MJ * row[radiation_c]
+                    et0 = et0_per_mj * row[radiation_c]
                     loss_all += loss
                     et0_all += et0
                     if in_60:

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from isanfarm import lineprotocol, storage
-from isanfarm.contract import ID_PATTERN
-from isanfarm.influx import InfluxError, InfluxV1, series_rows
+from isanfarm.influx import InfluxError, InfluxV1, ids_regex, series_rows
 from models.daily import DAILY_VARIABLES, MJ_PER_W_M2_DAY, FloatArray, empty_values
 
 log = logging.getLogger(__name__)
@@ -45,13 +44,6 @@ _RAW_AGGREGATES = ", ".join(
         )
     ]
 )
-
-
-def ids_regex(ids: Sequence[str]) -> str:
-    for item in ids:
-        if not ID_PATTERN.fullmatch(item):
-            raise ValueError(f"{item!r} is not an id")
-    return "/^(" + "|".join(ids) + ")$/"
 
 
 def local_midnight_ms(day: date) -> int:
