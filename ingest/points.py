@@ -44,8 +44,8 @@ class Reject:
 
     topic: str
     payload: bytes
-    #: The rule broken, from a small fixed set (isanfarm.contract.RULES, or "influxdb_refused"):
-    #: a tag, so rejects can be counted by it without unbounded tag cardinality.
+    #: The rule broken, from a small fixed set (isanfarm.contract.RULES, "influxdb_refused" or
+    #: "ingest_failed"): a tag, so rejects can be counted by it without unbounded cardinality.
     rule: str
     #: The offending part, which may be any key a device invented: a field, not a tag.
     field: str

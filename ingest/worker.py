@@ -41,6 +41,8 @@ from isanfarm.influx import InfluxError, InfluxV1
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+#: The rule of a reject that ingest itself failed to convert (a bug to report, not the device's).
+INGEST_FAILED = "ingest_failed"
 #: The consuming thread looks at ``stop`` at least this often.
 STEP_S = 0.25
 
@@ -321,6 +323,22 @@ class IngestWorker:
                     exc.rule,
                     exc.field,
                     exc.detail,
+                    self._now_ns(),
+                    self.settings.worker_name,
+                )
+            )
+        except Exception as exc:
+            # A bug of ours, not the device's. Raising would stop ingest for every farm, and
+            # after a restart the broker would redeliver the same message: keep it instead.
+            log.exception("ingest could not convert a message on %r; kept as a reject", topic)
+            detail = f"{type(exc).__name__}: {exc}"
+            into.rejects.append(
+                Reject(
+                    topic,
+                    payload,
+                    INGEST_FAILED,
+                    "payload",
+                    detail,
                     self._now_ns(),
                     self.settings.worker_name,
                 )

@@ -104,6 +104,7 @@ RULES = (
     "too_large",
     "not_utf8",
     "not_json",
+    "too_deep",
     "not_object",
     "not_finite",
     "missing_field",
@@ -306,6 +307,14 @@ def _load_json_object(payload: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ContractError(
             "payload", f"not JSON: {exc.msg} at position {exc.pos}", "not_json"
+        ) from None
+    except RecursionError:
+        # Valid JSON can nest deeper than the parser recurses (8,000 brackets fit in the size
+        # cap); the contract's own nesting is two levels.
+        raise ContractError(
+            "payload",
+            "nested too deeply to parse; a message nests objects two levels deep",
+            "too_deep",
         ) from None
     if not isinstance(body, dict):
         raise ContractError(

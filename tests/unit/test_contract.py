@@ -53,6 +53,12 @@ def test_each_reject_names_the_rule_it_broke() -> None:
     assert rule(TOPIC, payload(colour="red")) == "unknown_field"
     assert rule(TOPIC, payload(units={"rain": "in"})) == "wrong_unit"
     assert rule(TOPIC.replace("telemetry", "status"), payload()) == "wrong_kind"
+    assert rule(TOPIC, b"[" * 8000 + b"]" * 8000) == "too_deep"
+    with pytest.raises(ContractError, match="nested too deeply") as caught:
+        contract.decode_status(
+            TOPIC.replace("telemetry", "status"), b'{"a":' * 2700 + b"1" + b"}" * 2700
+        )
+    assert caught.value.rule == "too_deep"
 
 
 def test_a_valid_message_decodes_with_its_address_and_readings() -> None:
