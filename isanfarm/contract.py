@@ -98,6 +98,7 @@ SENSOR_CATALOGUE: Mapping[str, SensorSpec] = {
 
 _REQUIRED_KEYS = frozenset({"schema", "device_id", "seq", "ts", "readings"})
 _OPTIONAL_KEYS = frozenset({"site", "animal_id", "units", "clock_suspect"})
+_ALL_KEYS = _REQUIRED_KEYS | _OPTIONAL_KEYS
 
 
 RULES = (
@@ -209,6 +210,13 @@ def subscription(kind: str = TELEMETRY, farm_id: str = "+") -> str:
 
 
 def parse_topic(topic: str) -> TopicAddress:
+    return _parse_topic(topic)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _parse_topic(topic: str) -> TopicAddress:
+    """Cached: a device publishes on the same topic every time. A bad topic raises, which
+    the cache does not keep, so it is checked (and its error built) again each time."""
     parts = topic.split("/")
     prefix = TOPIC_PREFIX.split("/")
     if len(parts) != len(prefix) + 3 or parts[: len(prefix)] != prefix:
@@ -283,8 +291,8 @@ def _telemetry(address: TopicAddress, payload: bytes) -> Telemetry:
     ts_ms = _integer(body["ts"], "ts", 0, MAX_TS_MS)
     site = None if body.get("site") is None else check_id(body["site"], "site")
     units = _units(body.get("units"))
-    readings = _readings(body["readings"], units)
-    animal_id = _animal_id(body.get("animal_id"), readings)
+    readings, per_animal = _readings(body["readings"], units)
+    animal_id = _animal_id(body.get("animal_id"), per_animal)
     clock_suspect = body.get("clock_suspect", False)
     if not isinstance(clock_suspect, bool):
         raise ContractError(
@@ -328,10 +336,13 @@ def _reject_constant(name: str) -> None:
 
 
 def _check_keys(body: Mapping[str, Any]) -> None:
-    missing = sorted(_REQUIRED_KEYS - body.keys())
+    keys = body.keys()
+    if _REQUIRED_KEYS <= keys <= _ALL_KEYS:
+        return  # the common case, in two set comparisons
+    missing = sorted(_REQUIRED_KEYS - keys)
     if missing:
         raise ContractError(missing[0], "required field is missing", "missing_field")
-    unknown = sorted(body.keys() - _REQUIRED_KEYS - _OPTIONAL_KEYS)
+    unknown = sorted(keys - _ALL_KEYS)
     if unknown:
         raise ContractError(
             unknown[0], f"unknown field in schema {SCHEMA_VERSION}", "unknown_field"
@@ -365,12 +376,16 @@ def _units(value: object) -> dict[str, str] | None:
     return dict(value)
 
 
-def _readings(value: object, units: Mapping[str, str] | None) -> dict[str, float]:
+def _readings(
+    value: object, units: Mapping[str, str] | None
+) -> tuple[dict[str, float], str | None]:
+    """The checked readings, and the first of them that is per animal (``needs_animal_id``)."""
     if not isinstance(value, dict) or not value:
         raise ContractError(
             "readings", "expected a non-empty object of sensor name to number", "wrong_type"
         )
     readings: dict[str, float] = {}
+    per_animal = None
     for name, raw in value.items():
         spec = SENSOR_CATALOGUE.get(name)
         # The common case in one test: a known sensor, a float (JSON's numbers with a point),
@@ -380,12 +395,15 @@ def _readings(value: object, units: Mapping[str, str] | None) -> dict[str, float
             readings[name] = raw
         else:
             readings[name] = _reading(name, raw)
+            spec = SENSOR_CATALOGUE[name]
+        if spec.needs_animal_id and per_animal is None:
+            per_animal = name
     if units is not None and not units.keys() <= readings.keys():
         extra = sorted(units.keys() - readings.keys())[0]
         raise ContractError(
             f"units.{extra}", "names a sensor with no reading in this message", "wrong_unit"
         )
-    return readings
+    return readings, per_animal
 
 
 def _reading(name: str, raw: object) -> float:
@@ -417,15 +435,15 @@ def _spec(name: str, where: str) -> SensorSpec:
         ) from None
 
 
-def _animal_id(value: object, readings: Mapping[str, float]) -> str | None:
-    needs = [n for n in readings if SENSOR_CATALOGUE[n].needs_animal_id]
+def _animal_id(value: object, per_animal: str | None) -> str | None:
+    """``per_animal``: the message's first per-animal reading, if it has one."""
     if value is None:
-        if needs:
+        if per_animal is not None:
             raise ContractError(
-                "animal_id", f"required with reading {needs[0]!r}", "animal_id_rule"
+                "animal_id", f"required with reading {per_animal!r}", "animal_id_rule"
             )
         return None
-    if not needs:
+    if per_animal is None:
         raise ContractError("animal_id", "only allowed with a per-animal reading", "animal_id_rule")
     return check_id(value, "animal_id")
 
