@@ -63,20 +63,18 @@ def point_time_ns(message: Telemetry) -> int:
 
 
 def telemetry_line(message: Telemetry, received_ms: int) -> str:
-    fields = _readings_fields(message)
-    fields["received_ms"] = f"received_ms={received_ms}i"
     series = _series(TELEMETRY_MEASUREMENT, _readings_tags(message))
-    return f"{series} {_field_set(fields)} {point_time_ns(message)}"
+    field_set = _field_set(message, (("received_ms", received_ms), ("seq", message.seq)))
+    return f"{series} {field_set} {point_time_ns(message)}"
 
 
 def quarantine_line(message: Telemetry, reason: str, received_ns: int, worker: str) -> str:
     """Readings whose device time cannot be trusted: kept at receive time, never in
     ``telemetry``, with the device's claimed time as a field so they can be re-filed once the
     true time is known."""
-    fields = _readings_fields(message)
-    fields["device_ts"] = f"device_ts={message.ts_ms}i"
+    field_set = _field_set(message, (("device_ts", message.ts_ms), ("seq", message.seq)))
     tags = _readings_tags(message, ("reason", reason), ("worker", worker))
-    return f"{_series(QUARANTINE_MEASUREMENT, tags)} {_field_set(fields)} {received_ns}"
+    return f"{_series(QUARANTINE_MEASUREMENT, tags)} {field_set} {received_ns}"
 
 
 def _readings_tags(message: Telemetry, *extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
@@ -94,28 +92,32 @@ def _series(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     return series_key(measurement, tags)
 
 
-def _readings_fields(message: Telemetry) -> dict[str, str]:
-    """``name=value`` by name, of each reading and of ``seq``: ``_field`` and ``_float``
-    inlined, every reading being a float, since this runs for every reading ingest stores. A
-    field added later under the same name replaces the earlier one, as in ``Point``."""
-    fields = {}
-    for name, value in message.readings.items():
-        text = repr(float(value))
-        if text[-1] in "nf":
-            continue  # nan, inf, -inf: line protocol has no such value
-        fields[name] = _key_prefix(name) + (text[:-2] if text.endswith(".0") else text)
-    fields["seq"] = f"seq={message.seq}i"
-    return fields
+def _field_set(message: Telemetry, integers: tuple[tuple[str, int], ...]) -> str:
+    """Every reading as a float field, then ``integers`` as integer fields, in ``Point``'s
+    order. ``_float`` inlined, every reading being a float, since this runs for every reading
+    ingest stores; non-finite readings are left out, as ``Point`` leaves them."""
+    readings = message.readings
+    values = dict(integers)
+    parts = []
+    for name, prefix in _field_layout(tuple(readings), tuple(values)):
+        if name in values:
+            parts.append(f"{prefix}{values[name]}i")
+            continue
+        text = repr(float(readings[name]))
+        if text[-1] not in "nf":  # nan, inf, -inf: line protocol has no such value
+            parts.append(prefix + (text[:-2] if text.endswith(".0") else text))
+    return ",".join(parts)
 
 
 @functools.lru_cache(maxsize=1024)
-def _key_prefix(name: str) -> str:
-    return escape_key(name) + "="
-
-
-def _field_set(fields: dict[str, str]) -> str:
-    """Sorted by the unescaped name, as ``Point`` sorts."""
-    return ",".join(text for _, text in sorted(fields.items()))
+def _field_layout(
+    readings: tuple[str, ...], integers: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """``(name, "escaped_name=")`` of each field, sorted by the unescaped name as ``Point``
+    sorts; an integer field replaces a reading of the same name, as a field added later does
+    in ``Point``. Cached: a device sends the same readings every time."""
+    names = sorted(set(readings) | set(integers))
+    return tuple((name, escape_key(name) + "=") for name in names)
 
 
 def status_line(status: DeviceStatus, received_ns: int) -> str:

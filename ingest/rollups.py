@@ -51,6 +51,8 @@ class Resolution:
 HOURLY = Resolution("1h", HOUR_MS, 0)
 DAILY = Resolution("1d", DAY_MS, -LOCAL_OFFSET_MS)
 RESOLUTIONS = (HOURLY, DAILY)
+_HOUR_ALIGNED = all(r.length_ms % HOUR_MS == 0 == r.offset_ms % HOUR_MS for r in RESOLUTIONS)
+assert _HOUR_ALIGNED, "RollupPlanner.mark finds windows by the hour"
 
 #: Per sensor: mean, min and max. Rain (mm per interval) is also summed; the cumulative water
 #: meter's daily use is max - min of the window.
@@ -102,7 +104,10 @@ class RollupPlanner:
         self._lock = threading.Lock()
 
     def mark(self, timestamps_ms: Iterable[int]) -> None:
-        windows = {(r, r.window_start(ts)) for ts in timestamps_ms for r in RESOLUTIONS}
+        # Every window is made of whole UTC hours (``_HOUR_ALIGNED``), so the hours are enough
+        # to find them: one division per point of a batch (this runs for every point).
+        hours = {ts - ts % HOUR_MS for ts in timestamps_ms}
+        windows = {(r, r.window_start(hour)) for hour in hours for r in RESOLUTIONS}
         with self._lock:
             self._pending |= windows
 
