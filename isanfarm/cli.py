@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from isanfarm.dashboards.cooperatives import CooperativeFarms
+
 #: The broker refused the agent's credentials (sysexits' EX_CONFIG): the systemd unit does not
 #: restart on it, since retrying cannot help.
 EXIT_REFUSED = 78
@@ -443,6 +445,13 @@ def _add_grafana_commands(commands: argparse._SubParsersAction[argparse.Argument
         default=os.environ.get("ISANFARM_GRAFANA_TOKEN"),
         help="service-account token (default: $ISANFARM_GRAFANA_TOKEN)",
     )
+    push.add_argument(
+        "--registry",
+        metavar="URL",
+        default=os.environ.get("ISANFARM_DATABASE_URL"),
+        help="the API's registry (SQLAlchemy URL, default: $ISANFARM_DATABASE_URL): list its "
+        "cooperatives in the dashboards' cooperative variable; without it, only 'all farms'",
+    )
     push.set_defaults(run=_grafana_push)
     preview = actions.add_parser(
         "preview", help="PNG per dashboard of its panels' query results (ISANFARM_INFLUX_*)"
@@ -481,7 +490,8 @@ def _grafana_push(args: argparse.Namespace) -> int:
     from isanfarm.dashboards import push
 
     try:
-        report = push.push(push.connect(args.url, args.token), args.root)
+        cooperatives = _registry_cooperatives(args.registry) if args.registry else None
+        report = push.push(push.connect(args.url, args.token), args.root, cooperatives=cooperatives)
     except push.PushError as exc:
         print(f"isanfarm grafana push: {exc}", file=sys.stderr)
         return 1
@@ -490,6 +500,28 @@ def _grafana_push(args: argparse.Namespace) -> int:
         f"{len(report.alert_rules)} alert rules; created: {report.created or 'nothing'}"
     )
     return 0
+
+
+def _registry_cooperatives(url: str) -> list[CooperativeFarms]:
+    """The registry's cooperatives and their farms; the schema must be current (read only:
+    pushing dashboards never migrates a registry)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.registry.db import SchemaNotCurrentError, make_engine, require_current, session_factory
+    from api.registry.members import cooperative_farms
+    from isanfarm.dashboards.cooperatives import CooperativeFarms
+    from isanfarm.dashboards.push import PushError
+
+    engine = make_engine(url)
+    try:
+        require_current(engine)
+        with session_factory(engine)() as session:
+            members = cooperative_farms(session)
+    except (SchemaNotCurrentError, SQLAlchemyError) as exc:
+        raise PushError(f"cannot read the cooperatives from the registry ({url}): {exc}") from None
+    finally:
+        engine.dispose()
+    return [CooperativeFarms(name, tuple(farms)) for name, farms in members]
 
 
 def _grafana_preview(args: argparse.Namespace) -> int:

@@ -4,11 +4,11 @@ Titles are bilingual, Thai first ("ความชื้นดิน / Soil mois
 farmer and the cooperative's staff, and Grafana has no per-user translation of titles.
 
 Template variables. ``farm``, ``site`` (a field or a barn) and ``device`` are InfluxDB tags and
-are listed with ``SHOW TAG VALUES``. ``cooperative`` is a PLACEHOLDER: no cooperative registry
-exists in InfluxDB (it arrives with the API issue, in a relational database). Until then it is
-a custom variable whose value is a regex over farm ids ("all farms" = ``.*``), which the farm
-variable filters on; an operator may add ``name : ^(korat-001|korat-002)$`` entries. When the
-registry exists, feed it from there (see docs/grafana.md).
+are listed with ``SHOW TAG VALUES``. ``cooperative`` is a custom variable whose value is a regex
+over farm ids, which the farm variable filters on. Cooperatives live in the API's registry, not
+in InfluxDB, so the committed dashboards offer only "all farms" (``.*``);
+``isanfarm grafana push --registry URL`` adds one entry per cooperative
+(``isanfarm.dashboards.cooperatives``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from isanfarm import storage
+from isanfarm.dashboards.cooperatives import (
+    ALL_FARMS_REGEX,
+    ALL_FARMS_TEXT,
+    custom_query,
+    options,
+)
+from isanfarm.dashboards.cooperatives import (
+    VARIABLE as COOPERATIVE,
+)
 from isanfarm.dashboards.influxql import Target, datasource
 
 #: One Thai day (UTC+7) in InfluxQL, as the daily rollups are windowed: ``GROUP BY time(1d, -7h)``.
@@ -109,16 +118,16 @@ HIDDEN = [
 
 
 def cooperative_variable() -> dashboard_builders.CustomVariable:
-    everyone = VariableOption(selected=True, text="ทุกฟาร์ม / all farms", value=".*")
+    everyone = VariableOption(selected=True, text=ALL_FARMS_TEXT, value=ALL_FARMS_REGEX)
     return (
-        dashboard_builders.CustomVariable("cooperative")
+        dashboard_builders.CustomVariable(COOPERATIVE)
         .label("สหกรณ์ / Cooperative")
         .description(
-            "Placeholder until the cooperative registry exists: a regex over farm ids. "
-            "Add 'name : ^(farm-a|farm-b)$' entries, or feed it from the registry "
+            "A regex over farm ids: all farms, or one cooperative's members. "
+            "'isanfarm grafana push --registry URL' lists the registry's cooperatives here "
             "(docs/grafana.md)."
         )
-        .values("ทุกฟาร์ม / all farms : .*")
+        .values(custom_query(options([])))
         .current(everyone)
         .options([everyone])
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
 from isanfarm.dashboards import alerts, build
+from isanfarm.dashboards.cooperatives import CooperativeFarms, with_cooperatives
 
 DATASOURCE_FILE = Path("provisioning/datasources/isanfarm.yaml")
 
@@ -54,13 +55,23 @@ def datasources(root: Path, environ: Mapping[str, str]) -> list[dict[str, Any]]:
     return sources
 
 
-def push(api: GrafanaApi, root: Path, environ: Mapping[str, str] | None = None) -> PushReport:
+def push(
+    api: GrafanaApi,
+    root: Path,
+    environ: Mapping[str, str] | None = None,
+    cooperatives: Sequence[CooperativeFarms] | None = None,
+) -> PushReport:
+    """``cooperatives`` (from the registry): the entries of every dashboard's cooperative
+    variable; None leaves the committed "all farms" only."""
     report = PushReport()
     try:
         for source in datasources(root, os.environ if environ is None else environ):
             _upsert_datasource(api, source, report)
         _ensure_folder(api, report)
-        for name, dashboard in build.load_dashboards(root).items():
+        for name, committed in build.load_dashboards(root).items():
+            dashboard = (
+                committed if cooperatives is None else with_cooperatives(committed, cooperatives)
+            )
             dashboard.pop("id", None)
             api.dashboard.update_dashboard(
                 {

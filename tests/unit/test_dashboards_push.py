@@ -11,10 +11,14 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api.registry.db import make_engine, migrate, session_factory
+from api.registry.models import Cooperative, Farm
+from isanfarm import cli
 from isanfarm.dashboards import build, push
 from tests.helpers import ROOT
 
@@ -158,3 +162,55 @@ def test_a_refused_token_is_one_clear_error(grafana: tuple[FakeGrafana, str]) ->
 def test_a_missing_datasource_variable_is_named() -> None:
     with pytest.raises(push.PushError, match="ISANFARM_INFLUX_URL"):
         push.datasources(ROOT / "grafana", {})
+
+
+def registry_with_members(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/registry.sqlite3"
+    engine = make_engine(url)
+    migrate(engine)
+    with session_factory(engine)() as session, session.begin():
+        session.add_all(
+            [
+                Cooperative(
+                    id="korat-coop", name="Korat Tapioca Co-op", province="Nakhon Ratchasima"
+                ),
+                Cooperative(id="surin-coop", name="Surin Wagyu", province="Surin"),
+                Farm(id="korat-002", cooperative_id="korat-coop", name="B", district=None),
+                Farm(id="korat-001", cooperative_id="korat-coop", name="A", district=None),
+            ]
+        )
+    engine.dispose()
+    return url
+
+
+def test_push_with_the_registry_lists_its_cooperatives_in_every_dashboard(
+    grafana: tuple[FakeGrafana, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url = grafana
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    registry = registry_with_members(tmp_path)
+    argv = ["grafana", "--root", str(ROOT / "grafana"), "push", "--url", url, "--token", TOKEN]
+
+    assert cli.main([*argv, "--registry", registry]) == 0
+
+    for stored in fake.state["dashboards"].values():
+        variables = {v["name"]: v for v in stored["dashboard"]["templating"]["list"]}
+        assert [(o["text"], o["value"]) for o in variables["cooperative"]["options"]] == [
+            ("ทุกฟาร์ม / all farms", ".*"),
+            ("Korat Tapioca Co-op", "^(korat-001|korat-002)$"),
+            ("Surin Wagyu", "^$"),
+        ]
+
+
+def test_a_registry_that_cannot_be_read_is_one_clear_error_and_nothing_is_pushed(
+    grafana: tuple[FakeGrafana, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake, url = grafana
+    empty = f"sqlite:///{tmp_path}/never-migrated.sqlite3"
+    argv = ["grafana", "--root", str(ROOT / "grafana"), "push", "--url", url, "--token", TOKEN]
+
+    assert cli.main([*argv, "--registry", empty]) == 1
+
+    assert "isanfarm registry migrate" in capsys.readouterr().err
+    assert fake.requests == []
