@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # One line per HTTP request to InfluxDB drowns everything else.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Nine INFO lines of alembic's set-up before every command that opens the registry;
+    # api.registry.db.migrate logs the one that matters (an upgrade).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

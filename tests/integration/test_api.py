@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -361,3 +362,21 @@ def test_without_migrate_on_start_an_outdated_registry_is_refused_until_migrated
         engine.dispose()
     with TestClient(create_app(replica)) as replica_client:
         assert replica_client.get("/health").status_code == 200
+
+
+def test_migrate_says_in_one_line_that_it_upgraded_and_nothing_when_current(
+    api_settings: ApiSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(api_settings.database_url)
+    try:
+        with caplog.at_level(logging.INFO):
+            migrate(engine)
+            upgraded = [r.getMessage() for r in caplog.records if r.name == "api.registry.db"]
+            caplog.clear()
+            migrate(engine)
+            again = [r.getMessage() for r in caplog.records if r.name == "api.registry.db"]
+    finally:
+        engine.dispose()
+    assert len(upgraded) == 1
+    assert upgraded[0].startswith("registry schema upgraded from empty to ")
+    assert again == []
