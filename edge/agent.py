@@ -42,12 +42,22 @@ FATAL_CONNECT_CODES = frozenset({134, 135, 138, 140})
 DRAIN_ON_STOP_S = 3.0
 #: How far a clock that may be stepped is trusted to run before the sampler looks again.
 CLOCK_STEP_MS = 1000
+#: After the broker refuses readings, publishing pauses this long, doubling up to the maximum
+#: while refusals go on: a broker-side fix (the ACL, say) is picked up without a site visit.
+REFUSED_BACKOFF_S = 10.0
+REFUSED_BACKOFF_MAX_S = 300.0
+#: Readings in flight with no PUBACK for this many keepalive periods, on a connection that
+#: still answers pings: reconnect, which makes paho send them again.
+STALLED_KEEPALIVES = 3
 
 
 @dataclass(slots=True)
 class AgentStats:
     taken: int = 0
     acknowledged: int = 0
+    #: Readings the broker answered with an MQTT 5 failure reason code (not authorised, quota
+    #: exceeded...): kept in the outbox and offered again after ``REFUSED_BACKOFF_S``.
+    refused: int = 0
     driver_errors: int = 0
     implausible: int = 0
     connected: bool = False
@@ -78,7 +88,16 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._wake = threading.Event()
         self._halt = threading.Event()
-        self._in_flight: dict[int, mqtt.MQTTMessageInfo] = {}
+        #: Outbox id -> MQTT packet id of each reading sent and not yet answered.
+        self._in_flight: dict[int, int] = {}
+        #: PUBACK reason codes by packet id, from paho's network thread (``_on_publish``).
+        self._answers: dict[int, ReasonCode] = {}
+        self._answers_lock = threading.Lock()
+        self._paused_until = 0.0
+        self._refused_backoff_s = REFUSED_BACKOFF_S
+        #: When the publisher last saw the broker make progress (a PUBACK, a connection) or
+        #: started a window from empty: the clock of the stalled-link check.
+        self._last_progress = time.monotonic()
         # Puts so far, and the count when the publisher last found nothing unsent: equal means
         # the outbox holds nothing that is not already in flight.
         self._puts = 0
@@ -256,6 +275,7 @@ class EdgeAgent:
             self._wake.clear()
             self._settle_acknowledged()
             if self.stats.connected:
+                self._reconnect_if_stalled()
                 self._fill_window()
                 if time.monotonic() >= next_heartbeat:
                     self._publish_status(contract.ONLINE)
@@ -274,18 +294,74 @@ class EdgeAgent:
         )
 
     def _settle_acknowledged(self) -> None:
-        done = [item_id for item_id, info in self._in_flight.items() if info.is_published()]
-        if done:
-            self.outbox.ack(done)
-            for item_id in done:
-                del self._in_flight[item_id]
-            self.stats.acknowledged += len(done)
+        """Forget the readings the broker took; keep those it refused (and pause). Answers
+        are matched by packet id: paho reuses an id only after 65,535 more publishes, far more
+        than an agent sends between two settles."""
+        with self._answers_lock:
+            answers, self._answers = self._answers, {}
+        if not answers:
+            return
+        self._last_progress = time.monotonic()
+        taken: list[int] = []
+        refused: list[tuple[int, ReasonCode]] = []
+        for item_id, mid in list(self._in_flight.items()):
+            if mid not in answers:
+                continue
+            del self._in_flight[item_id]
+            reason = answers[mid]
+            if reason.is_failure:
+                refused.append((item_id, reason))
+            else:
+                taken.append(item_id)
+        # Answers to anything else (the status heartbeat) need nothing.
+        if taken:
+            self.outbox.ack(taken)
+            self.stats.acknowledged += len(taken)
+            self._refused_backoff_s = REFUSED_BACKOFF_S
+        if refused:
+            self._pause_after_refusal(refused)
+
+    def _pause_after_refusal(self, refused: Sequence[tuple[int, ReasonCode]]) -> None:
+        self.stats.refused += len(refused)
+        self._all_sent_at_puts = -1  # the refused readings are unsent again
+        self._paused_until = time.monotonic() + self._refused_backoff_s
+        log.error(
+            "%s: the broker refused %d reading(s) (%s); they stay in the outbox and are sent "
+            "again in %.0f s. For 'Not authorized', check the broker's ACL for this device: "
+            "deploy/mosquitto.acl expects the MQTT username '<farm_id>/<device_id>' (here "
+            "'%s/%s')",
+            self._name,
+            len(refused),
+            refused[0][1],
+            self._refused_backoff_s,
+            self.config.device.farm_id,
+            self.config.device.device_id,
+        )
+        self._refused_backoff_s = min(2 * self._refused_backoff_s, REFUSED_BACKOFF_MAX_S)
+
+    def _reconnect_if_stalled(self) -> None:
+        """A broker that answers pings but no PUBACK (seen with a wedged broker) would hold
+        the window forever; a new connection makes paho send the readings again."""
+        stalled_s = STALLED_KEEPALIVES * self.config.mqtt.keepalive_s
+        if not self._in_flight or time.monotonic() - self._last_progress < stalled_s:
+            return
+        log.warning(
+            "%s: no PUBACK for %d reading(s) in %.0f s; reconnecting",
+            self._name,
+            len(self._in_flight),
+            stalled_s,
+        )
+        self._last_progress = time.monotonic()
+        self.set_link(False)
+        self.set_link(True)
 
     def _fill_window(self) -> None:
         room = self.config.mqtt.max_in_flight - len(self._in_flight)
         puts = self._puts
-        if room <= 0 or puts == self._all_sent_at_puts:
+        if room <= 0 or puts == self._all_sent_at_puts or time.monotonic() < self._paused_until:
             return
+        if not self._in_flight:
+            self._last_progress = time.monotonic()
         live = [
             item
             for item in self.outbox.next_batch(room, exclude=self._in_flight, newest=True)
@@ -305,8 +381,16 @@ class EdgeAgent:
 
     def _send(self, item: OutboxItem) -> None:
         """paho resends an unacknowledged message itself after a reconnect, so a message stays
-        in flight until its PUBACK, however long the link is down."""
-        self._in_flight[item.id] = self._client.publish(item.topic, item.payload, qos=1)
+        in flight until its PUBACK, however long the link is down. That includes a publish made
+        just as the link dropped (``MQTT_ERR_NO_CONN``): paho keeps it and sends it when the
+        connection is back. Any other error means paho did not take it: it stays unsent in
+        the outbox."""
+        info = self._client.publish(item.topic, item.payload, qos=1)
+        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self._in_flight[item.id] = info.mid
+            return
+        self._all_sent_at_puts = -1
+        log.warning("%s: publish of reading %d failed: %s", self._name, item.id, info.rc)
 
     # ---- connection ------------------------------------------------------------------------
 
@@ -335,8 +419,7 @@ class EdgeAgent:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_platform_time
-        # Wake the publisher as soon as a PUBACK arrives instead of at its next tick.
-        client.on_publish = lambda *args: self._wake.set()
+        client.on_publish = self._on_publish
         return client
 
     def _connect(self) -> None:
@@ -401,6 +484,21 @@ class EdgeAgent:
         self.stats.connected = True
         client.subscribe(contract.TIME_TOPIC, qos=0)
         self._wake.set()
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        """In paho's network thread, before paho marks the message published. MQTT 3.1.1's
+        PUBACK has no reason code (paho passes success): there a refused publish looks
+        taken, which is why the agent speaks MQTT 5 by default."""
+        with self._answers_lock:
+            self._answers[mid] = reason_code
+        self._wake.set()  # the publisher settles at once instead of at its next tick
 
     def _on_disconnect(
         self,

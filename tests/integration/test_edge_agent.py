@@ -3,11 +3,14 @@ link outages, a killed agent, a full outbox, refused credentials, TLS, untrusted
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +37,7 @@ from isanfarm.services import BrokerTls, LocalMosquitto
 from isanfarm.settings import MqttSettings
 from simulators.clock import AcceleratedClock
 from tests.conftest import RunningWorker
-from tests.helpers import Observer, make_test_ca, stored_seqs, wait_for
+from tests.helpers import ROOT, Observer, make_test_ca, stored_seqs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -371,3 +374,148 @@ def test_a_simulated_link_outage_keeps_readings_until_the_link_returns(
         wait_for(lambda: agent.unacknowledged() == 0, "the outbox drained after the outage")
     finally:
         running.stop()
+
+
+def test_readings_the_broker_refuses_stay_in_the_outbox_until_the_acl_lets_them_through(
+    unique_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Mosquitto answers a publish its ACL denies with PUBACK 0x87 (MQTT 5): the agent used to
+    delete such readings as delivered. Here the device logs in with a name the shipped ACL
+    does not grant (as the example config once did); the operator then fixes the broker."""
+    monkeypatch.setattr("edge.agent.REFUSED_BACKOFF_S", 0.5)
+    acl = tmp_path / "mosquitto.acl"
+    acl.write_text((ROOT / "deploy" / "mosquitto.acl").read_text())
+    users = {"f01-node": "secret"}
+    with LocalMosquitto(tmp_path / "broker", users=users, acl_file=acl) as secured:
+        config = field_config(
+            unique_id, secured.port, tmp_path / "agent", username="f01-node", password="secret"
+        )
+        agent = EdgeAgent(config, build_drivers(config), accelerated(0.05), TrustedClockHealth())
+        running = RunningAgent(agent)
+        try:
+            wait_for(lambda: agent.stats.taken >= 10, "readings taken")
+            time.sleep(0.5)  # the broker answers each publish within milliseconds
+            assert agent.stats.acknowledged == 0, "refused readings were taken as delivered"
+            assert agent.unacknowledged() == agent.stats.taken
+            assert agent.stats.refused >= 5
+            assert "check the broker's ACL" in caplog.text
+            acl.write_text(
+                acl.read_text()
+                + f"\nuser f01-node\ntopic write isanfarm/v1/{unique_id}/f01-node/#\n"
+            )
+            secured.stop()
+            secured.start()
+            wait_for(lambda: agent.stats.acknowledged >= 20, "readings accepted after the fix")
+        finally:
+            running.stop()
+    assert agent.stats.acknowledged + agent.unacknowledged() == agent.stats.taken
+
+
+def test_the_example_config_logs_in_with_the_name_the_shipped_acl_grants() -> None:
+    example = tomllib.loads((ROOT / "deploy" / "agent.example.toml").read_text())
+    device = example["device"]
+    assert example["mqtt"]["username"] == f"{device['farm_id']}/{device['device_id']}"
+
+
+def test_a_reading_published_as_the_link_drops_is_sent_once_it_is_back(
+    broker: LocalMosquitto, observer: Observer, unique_id: str, tmp_path: Path
+) -> None:
+    """paho answers a publish made while the socket is gone with MQTT_ERR_NO_CONN, keeps it
+    and sends it after reconnecting; asking such a message ``is_published()`` raises, which
+    once killed the publisher thread while sampling went on. Reproduced here at the moment it
+    happens: one reading sent before the agent ever connected."""
+    config = field_config(unique_id, broker.port, tmp_path / "agent")
+    agent = EdgeAgent(config, build_drivers(config), accelerated(0.05), TrustedClockHealth())
+    agent.sample(agent.clock.now_ms())
+    [item] = agent.outbox.next_batch(1)
+    agent._send(item)
+    agent._settle_acknowledged()
+    running = RunningAgent(agent)
+    try:
+        wait_for(lambda: agent.stats.acknowledged >= 10, "the agent publishing")
+    finally:
+        running.stop()
+    assert 0 in observer.seqs("f01-node")
+    assert agent.stats.acknowledged + agent.unacknowledged() == agent.stats.taken
+
+
+class PubackEater:
+    """A TCP relay in front of the broker that, on the first connection through it, drops every
+    PUBACK the broker sends (pings still get their answer): a wedged broker, as seen from the
+    device. Later connections pass everything."""
+
+    def __init__(self, broker_port: int) -> None:
+        self._broker_port = broker_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.connections = 0
+        self.pubacks_dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self._broker_port))
+            eat = self.connections == 1
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(
+                target=self._packets, args=(upstream, client, eat), daemon=True
+            ).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def _packets(self, source: socket.socket, sink: socket.socket, eat: bool) -> None:
+        """Broker to device, one MQTT packet at a time (fixed header, remaining length)."""
+        reader = source.makefile("rb")
+        with contextlib.suppress(OSError, ValueError):
+            while header := reader.read(1):
+                length, shift, raw = 0, 0, b""
+                while True:
+                    byte = reader.read(1)
+                    raw += byte
+                    length += (byte[0] & 0x7F) << shift
+                    shift += 7
+                    if not byte[0] & 0x80:
+                        break
+                body = reader.read(length)
+                if eat and header[0] >> 4 == 4:  # PUBACK
+                    self.pubacks_dropped += 1
+                    continue
+                sink.sendall(header + raw + body)
+        with contextlib.suppress(OSError):
+            sink.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_readings_left_without_puback_are_sent_again_on_a_new_connection(
+    broker: LocalMosquitto, observer: Observer, unique_id: str, tmp_path: Path
+) -> None:
+    relay = PubackEater(broker.port)
+    config = field_config(unique_id, relay.port, tmp_path / "agent", keepalive_s=1)
+    agent = EdgeAgent(config, build_drivers(config), accelerated(0.05), TrustedClockHealth())
+    running = RunningAgent(agent)
+    try:
+        wait_for(lambda: relay.pubacks_dropped >= 5, "PUBACKs lost on the first connection")
+        wait_for(lambda: relay.connections >= 2, "the agent reconnecting", timeout_s=20)
+        wait_for(lambda: agent.stats.acknowledged >= 20, "readings acknowledged after it")
+    finally:
+        running.stop()
+        relay.close()
+    assert agent.stats.acknowledged + agent.unacknowledged() == agent.stats.taken
+    delivered = observer.seqs("f01-node")
+    assert set(range(20)) <= set(delivered), "a reading went missing"
