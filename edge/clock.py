@@ -17,7 +17,8 @@ class Clock(Protocol):
     def now_ms(self) -> int: ...
 
     def wait_until(self, ts_ms: int, stop: threading.Event) -> bool:
-        """Block until ``ts_ms`` or until ``stop`` is set; True when the time came."""
+        """Block until ``ts_ms``, or no longer than it was away when the wait began, or until
+        ``stop`` is set; False only for ``stop``. The caller looks at the time again."""
         ...
 
 
@@ -28,8 +29,12 @@ class WallClock:
         return time.time_ns() // 1_000_000
 
     def wait_until(self, ts_ms: int, stop: threading.Event) -> bool:
+        """Also bounded by the monotonic clock: stepped back while waiting (NTP correcting a
+        Pi that booted with a clock ahead), the wall clock would reach ``ts_ms`` only after
+        the whole step, and the sampler would take nothing meanwhile."""
+        deadline = time.monotonic() + max(0, ts_ms - self.now_ms()) / 1000
         while not stop.is_set():
-            remaining_s = (ts_ms - self.now_ms()) / 1000
+            remaining_s = min((ts_ms - self.now_ms()) / 1000, deadline - time.monotonic())
             if remaining_s <= 0:
                 return True
             stop.wait(min(remaining_s, 1.0))

@@ -177,3 +177,31 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "sampling stalled"
         time.sleep(0.01)
+
+
+class SteppableWallClock(WallClock):
+    """The real clock, shifted by ``offset_ms``: what NTP or an operator does to it."""
+
+    offset_ms = 0
+
+    def now_ms(self) -> int:
+        return super().now_ms() + self.offset_ms
+
+
+def test_the_real_clock_stepped_back_an_hour_while_waiting_keeps_sampling(tmp_path: Path) -> None:
+    """The wall clock's wait was for an absolute time: stepped back an hour, it waited the
+    hour, and the sampler took nothing meanwhile."""
+    agent = make_agent(tmp_path, Fixed(Sample({"rain": 0.2})), interval_s=0.5)
+    clock = SteppableWallClock()
+    agent.clock = clock
+    stop = threading.Event()
+    running = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    running.start()  # no broker answers on port 1: readings stay in the outbox
+    try:
+        wait_until(lambda: agent.stats.taken >= 2)
+        clock.offset_ms = -3_600_000
+        taken = agent.stats.taken
+        wait_until(lambda: agent.stats.taken >= taken + 3, timeout_s=5)
+    finally:
+        stop.set()
+        running.join(10)
