@@ -84,7 +84,7 @@ class EdgeAgent:
             max_readings=config.outbox.max_readings,
             max_bytes=int(config.outbox.max_mb * 1024 * 1024),
         )
-        self._sequence = SequenceCounter(config.state_dir / "seq")
+        self._sequence = SequenceCounter(config.state_dir / "seq", floor=self._seq_after_outbox)
         self._started = time.monotonic()
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -206,6 +206,12 @@ class EdgeAgent:
         self.stats.taken += len(pending)
         self._puts += 1
         self._wake.set()
+
+    def _seq_after_outbox(self) -> int:
+        """Where counting starts when the sequence mark is missing or damaged: above every
+        reading still waiting in the outbox, so none of them shares a number with a new one."""
+        highest = self.outbox.highest_seq()
+        return 0 if highest is None else highest + 1
 
     def _merge(self, shared: dict[str, float], values: Mapping[str, float]) -> None:
         """Readings of all drivers share one message; two drivers reporting the same sensor

@@ -205,3 +205,21 @@ def test_the_real_clock_stepped_back_an_hour_while_waiting_keeps_sampling(tmp_pa
     finally:
         stop.set()
         running.join(10)
+
+
+def test_a_lost_sequence_mark_resumes_above_the_readings_still_in_the_outbox(
+    tmp_path: Path,
+) -> None:
+    first = make_agent(tmp_path, Fixed(Sample({"rain": 0.2})))
+    for interval in range(3):
+        first.sample(NOW_MS + interval * 600_000)
+    first.outbox.close()
+    (tmp_path / "seq").write_text("\x00\x00garbage")  # an SD card after a power cut
+
+    second = make_agent(tmp_path, Fixed(Sample({"rain": 0.2})))
+    second.sample(NOW_MS + 3 * 600_000)
+
+    stored = second.outbox.next_batch(10)
+    seqs = [contract.decode_telemetry(i.topic, i.payload).seq for i in stored]
+    assert seqs == [0, 1, 2, 3]
+    assert list(tmp_path.glob("seq.corrupt-*")), "the damaged mark is kept aside"

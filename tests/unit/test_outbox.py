@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge.outbox import Outbox, Pending
+from isanfarm import contract
 
 
 def readings(first: int, count: int, size: int = 10) -> list[Pending]:
@@ -90,3 +91,32 @@ def test_counts_and_drops_survive_a_restart(tmp_path: Path) -> None:
     outbox.close()
     again = Outbox(tmp_path / "o.sqlite", max_readings=3)
     assert (again.depth(), again.dropped()) == (3, 2)
+
+
+def message(seq: int) -> Pending:
+    telemetry = contract.Telemetry("farm", "node-1", seq, 1_700_000_000_000, {"air_temp": 30.5})
+    return Pending(telemetry.topic, contract.encode_telemetry(telemetry), telemetry.ts_ms)
+
+
+def test_the_highest_stored_seq_counts_every_reading_not_only_the_newest(tmp_path: Path) -> None:
+    """The floor for a sequence counter whose file was lost: after such a loss the newest
+    readings may carry lower numbers than older ones."""
+    outbox = Outbox(tmp_path / "o.sqlite")
+    assert outbox.highest_seq() is None
+    outbox.put([message(41), message(907), message(3)])
+    assert outbox.highest_seq() == 907
+
+
+def test_payloads_without_a_readable_seq_are_skipped(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    unreadable = [
+        b"\xff\xfe not utf-8",
+        b"{not json",
+        b"[1, 2]",
+        b'{"seq": "12"}',
+        b'{"seq": true}',
+    ]
+    outbox.put([Pending("t", payload, 0) for payload in unreadable])
+    assert outbox.highest_seq() is None
+    outbox.put([message(5)])
+    assert outbox.highest_seq() == 5
