@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ingest.points import TELEMETRY_MEASUREMENT
 from isanfarm.contract import SENSOR_CATALOGUE
-from isanfarm.influx import InfluxError, InfluxV1
+from isanfarm.influx import InfluxV1
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -141,7 +141,7 @@ def recompute_pending(planner: RollupPlanner, influx: InfluxV1, rollup_rp: str) 
     for number, (resolution, start) in enumerate(windows):
         try:
             influx.execute(rollup_statement(resolution, start, influx.settings.database, rollup_rp))
-        except InfluxError:
+        except Exception:
             planner.restore(windows[number:])
             raise
     return len(windows)

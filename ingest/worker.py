@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 #: The rule of a reject that ingest itself failed to convert (a bug to report, not the device's).
 INGEST_FAILED = "ingest_failed"
+#: Topics of device status messages (retained, with the Last Will).
+STATUS_SUFFIX = f"/{contract.STATUS}"
 #: The consuming thread looks at ``stop`` at least this often.
 STEP_S = 0.25
 
@@ -162,8 +164,15 @@ class IngestWorker:
         """In the consuming thread, inside ``loop_read()``. Never raises (``convert`` does
         not), so one bad message cannot stop the stream."""
         topic = _topic_text(message)
-        if topic == contract.TIME_TOPIC:
-            return  # our own clock beacon (QoS 0: nothing to acknowledge)
+        if topic == contract.TIME_TOPIC or (message.retain and topic.endswith(STATUS_SUFFIX)):
+            # Our own clock beacon; or a device's retained status, which the broker sends
+            # again at every (re)subscription: stored at receive time it would make a device
+            # silent for days look online now. Its live copy was stored when it was sent.
+            # Anything sent at QoS 1 is acknowledged (queued now, written by the link's step),
+            # or it would hold one of the broker's in-flight places for good.
+            if message.qos:
+                client.ack(message.mid, message.qos)
+            return
         batch = self._open
         if batch is None or batch.connection != self._connection:
             if batch is not None:
@@ -270,7 +279,15 @@ class IngestWorker:
         influx = InfluxV1(self.influx.settings)
         try:
             while True:
-                self.recompute_rollups(influx)
+                try:
+                    self.recompute_rollups(influx)
+                except Exception:
+                    # A rollup that fails in a way nobody foresaw (an answer that is not JSON
+                    # from a proxy, say) must not end rollups until the next restart: the
+                    # windows stay marked and are tried again.
+                    log.exception(
+                        "rollups failed; trying again in %.0f s", self.settings.rollup_every_s
+                    )
                 if stop.wait(self.settings.rollup_every_s):
                     return
         finally:

@@ -16,10 +16,17 @@ import httpx
 from isanfarm.contract import ID_PATTERN
 from isanfarm.settings import InfluxSettings
 
+#: What InfluxDB answers when it refuses the points themselves (bad line protocol, a field
+#: type conflict, a body over its size limit). Anything else a write meets (401/403 after a
+#: password change, 404 for a database not created yet, 5xx, overload) is about the server,
+#: and the same points go in once it is fixed.
+REFUSED_DATA = frozenset({400, 413})
+
 
 class InfluxError(Exception):
     """A write or query failed. ``retriable`` is False when resending the same data cannot help
-    (the database rejected the points themselves), True for outages and overload."""
+    (the database rejected the points themselves), True for outages, overload, and a server
+    that is misconfigured (credentials, a missing database) until someone fixes it."""
 
     def __init__(self, message: str, retriable: bool) -> None:
         super().__init__(message)
@@ -67,7 +74,7 @@ class InfluxV1:
         if response.status_code != 204:
             raise InfluxError(
                 f"write rejected ({response.status_code}): {_error_text(response)}",
-                retriable=response.status_code >= 500 or response.status_code == 429,
+                retriable=response.status_code not in REFUSED_DATA,
             )
 
     def query(
@@ -118,7 +125,12 @@ def _results(response: httpx.Response) -> list[dict[str, Any]]:
             f"query failed ({response.status_code}): {_error_text(response)}",
             retriable=response.status_code >= 500,
         )
-    results: list[dict[str, Any]] = response.json().get("results", [])
+    try:
+        results: list[dict[str, Any]] = response.json().get("results", [])
+    except ValueError:  # a proxy's error page, say
+        raise InfluxError(
+            f"query answer is not InfluxDB's JSON: {response.text[:200]!r}", retriable=True
+        ) from None
     for result in results:
         if "error" in result:
             raise InfluxError(f"query failed: {result['error']}", retriable=False)
