@@ -13,6 +13,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.points import REJECT_PAYLOAD_CHARS
 from ingest.settings import IngestSettings
@@ -213,3 +214,82 @@ def test_a_database_that_comes_back_is_caught_up_without_a_restart(
         finally:
             worker.stop()
             influx.close()
+
+
+def test_a_database_not_created_yet_holds_the_stream_until_it_exists(
+    ingest_settings: IngestSettings,
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    """InfluxDB answers 404 for a missing database (401/403 for a rotated password): a fault of
+    the server, not of the points. Ingest once took it for a refusal, kept each point as a
+    reject (which failed the same way) and acknowledged everything: all lost."""
+    database = f"new_{unique_id}".replace("-", "_")
+    missing = InfluxV1(ingest_settings.influx.model_copy(update={"database": database}))
+    settings = ingest_settings.model_copy(update={"influx": missing.settings})
+    worker = RunningWorker(settings, InfluxV1(settings.influx))
+    try:
+        topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+        publish_all(publisher, [(topic, valid("f01-node", n)) for n in range(1, 6)])
+        wait_for(lambda: worker.worker.stats.write_retries > 0, "ingest to meet the 404")
+        assert worker.worker.stats.stored == 0
+        assert not worker.worker.stats.rejected
+        missing.create_database()
+        wait_for(lambda: count_points(missing, "telemetry", "seq") == 5, "all stored", 60)
+    finally:
+        worker.stop()
+        missing.close()
+
+
+def test_qos1_messages_on_the_clock_topic_never_stall_ingest(
+    influx: InfluxV1, ingest_settings: IngestSettings, unique_id: str, tmp_path: Path
+) -> None:
+    """Ingest's own beacon is QoS 0 and is skipped; anything else sent there at QoS 1 must be
+    acknowledged, or each holds one of the broker's in-flight places for good (twelve of them
+    once stopped ingest at max_in_flight 10)."""
+    with LocalMosquitto(tmp_path / "broker") as broker:
+        settings = ingest_settings.model_copy(
+            update={
+                "mqtt": ingest_settings.mqtt.model_copy(update={"port": broker.port}),
+                "topic_filter": "isanfarm/v1/#",
+                "max_in_flight": 10,
+                "time_beacon_s": 0,
+            }
+        )
+        worker = RunningWorker(settings, InfluxV1(settings.influx))
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"clock-{unique_id}")
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        try:
+            clock = [(contract.TIME_TOPIC, contract.encode_time(BASE_TS)) for _ in range(12)]
+            publish_all(client, clock)
+            topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+            publish_all(client, [(topic, valid("f01-node", n)) for n in range(1, 4)])
+            wait_for(lambda: count_points(influx, "telemetry", "seq") == 3, "telemetry stored")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            worker.stop()
+
+
+def test_a_retained_status_sent_again_at_resubscription_is_not_stored_again(
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    """The broker sends a device's retained status to every new subscription; stored at its
+    receive time, it made a device silent for days look online after each ingest restart."""
+    first = start_ingest(client_id=f"ingest-a-{unique_id}")
+    topic = contract.status_topic(unique_id, "f01-node")
+    status = contract.encode_status("f01-node", contract.ONLINE, BASE_TS)
+    publisher.publish(topic, status, qos=1, retain=True).wait_for_publish(10)
+    wait_for(lambda: count_points(influx, "device_status", "online") == 1, "the live status")
+    first.stop()
+
+    second = start_ingest(client_id=f"ingest-b-{unique_id}")
+    telemetry = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    publish_all(publisher, [(telemetry, valid("f01-node", 1))])
+    wait_for(lambda: count_points(influx, "telemetry", "seq") == 1, "later telemetry stored")
+    second.stop()
+    assert count_points(influx, "device_status", "online") == 1
