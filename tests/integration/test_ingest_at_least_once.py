@@ -20,6 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.admin import dead_letter_counts, setup_database
 from ingest.points import Reject, reject_line
@@ -30,7 +31,7 @@ from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, free_ports
 from isanfarm.settings import InfluxSettings
 from tests.conftest import RunningWorker
-from tests.helpers import stored_seqs, wait_for
+from tests.helpers import ROOT, Observer, stored_seqs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -409,3 +410,32 @@ def test_a_slow_database_never_makes_ingest_hold_more_than_max_in_flight(
         worker.stop()
     assert stored_seqs(influx, "f01-node") == list(range(2_000))
     assert 0 < most <= 50
+
+
+def test_what_the_broker_acknowledged_survives_it_being_killed_after_an_autosave(
+    tmp_path: Path, unique_id: str
+) -> None:
+    """Between a device's delete and ingest's store a reading lives only in the broker. With
+    Mosquitto's default autosave (1800 s) a kill lost every queued message; the test broker,
+    like deploy/mosquitto.conf, saves every 10 s."""
+    deployed = (ROOT / "deploy" / "mosquitto.conf").read_text()
+    assert "\nautosave_interval 10\n" in deployed
+    topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    with LocalMosquitto(tmp_path / "broker") as broker:
+        consumer = Observer(broker.port, topic, f"away-{unique_id}")
+        consumer.close()  # its session stays, and queues what comes
+        device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{unique_id}")
+        device.connect("127.0.0.1", broker.port)
+        device.loop_start()
+        for seq in range(20):
+            device.publish(topic, reading("f01-node", seq, NOW_MS), qos=1).wait_for_publish(5)
+        device.disconnect()
+        device.loop_stop()
+        time.sleep(11)  # one autosave
+        broker.kill()
+        broker.start()
+        consumer = Observer(broker.port, topic, f"away-{unique_id}")
+        try:
+            wait_for(lambda: len(set(consumer.seqs("f01-node"))) == 20, "the queued messages")
+        finally:
+            consumer.close()
