@@ -540,14 +540,7 @@ def _health(value: object) -> Health:
     counts = {
         name: _integer(value[name], f"health.{name}", 0, 2**63 - 1) for name in _HEALTH_COUNTS
     }
-    seconds = {}
-    for name in _HEALTH_SECONDS:
-        number = value[name]
-        if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
-            raise ContractError(
-                f"health.{name}", f"{number!r} is not a number of seconds >= 0", "wrong_type"
-            )
-        seconds[name] = float(number)
+    seconds = {name: _seconds(value[name], f"health.{name}") for name in _HEALTH_SECONDS}
     if not isinstance(value["clock_suspect"], bool):
         raise ContractError("health.clock_suspect", "expected true or false", "wrong_type")
     return Health(
@@ -559,6 +552,20 @@ def _health(value: object) -> Health:
         implausible=counts["implausible"],
         clock_suspect=value["clock_suspect"],
     )
+
+
+def _seconds(number: object, where: str) -> float:
+    """A duration: JSON's 1e999 parses to infinity and a huge integer overflows a float;
+    both are refused here (InfluxDB would drop the field without a word)."""
+    if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
+        raise ContractError(where, f"{number!r} is not a number of seconds >= 0", "wrong_type")
+    try:
+        duration = float(number)
+    except OverflowError:
+        duration = math.inf
+    if not math.isfinite(duration):
+        raise ContractError(where, f"{number!r} is not a finite number of seconds", "not_finite")
+    return duration
 
 
 #: The platform's clock, published every few seconds (not retained) so that devices without a

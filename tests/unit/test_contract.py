@@ -236,3 +236,19 @@ def test_one_decoder_tells_telemetry_from_status_by_the_topic() -> None:
     assert isinstance(status, contract.DeviceStatus)
     with pytest.raises(ContractError, match="topic"):
         contract.decode_message("isanfarm/v1/korat-001/f01-node/commands", payload())
+
+
+@pytest.mark.parametrize(
+    ("uptime", "rule"),
+    [("1e999", "not_finite"), ("1" + "0" * 400, "not_finite"), ("-1", "wrong_type")],
+)
+def test_a_heartbeat_with_an_impossible_duration_is_a_reject_naming_it(
+    uptime: str, rule: str
+) -> None:
+    """An infinite uptime was stored without its field; 10**400 crashed the conversion."""
+    health = contract.Health(1.0, 0, 0.0, 0, 0, 0, False)
+    body = json.loads(contract.encode_status("f01-node", "online", 5, health))
+    text = json.dumps(body).replace('"uptime_s": 1.0', f'"uptime_s": {uptime}')
+    with pytest.raises(ContractError) as caught:
+        contract.decode_status(contract.status_topic("korat-001", "f01-node"), text.encode())
+    assert (caught.value.field, caught.value.rule) == ("health.uptime_s", rule)
