@@ -596,7 +596,15 @@ def _add_model_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         type=float,
         metavar="SECONDS",
         help="keep running: forecast again every SECONDS (a service; a failed run is reported "
-        "and the next one tried)",
+        "and tried again after --retry-after)",
+    )
+    forecast.add_argument(
+        "--retry-after",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="with --every: repeat a run that failed on a database after SECONDS, not a whole "
+        "period (default 300); a run refused for its input (no model, a bad CSV) waits the period",
     )
     forecast.set_defaults(run=_forecast)
     evaluate = commands.add_parser(
@@ -639,23 +647,41 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``_forecast_once`` exit codes: the run failed on a database (worth repeating soon), or was
+#: refused for its input (a person must fix it first).
+FORECAST_FAILED, FORECAST_REFUSED = 1, 2
+
+
 def _forecast(args: argparse.Namespace) -> int:
     if args.every is None:
         return _forecast_once(args)
-    if args.every <= 0:
-        print(f"isanfarm forecast: --every {args.every} must be a positive number", file=sys.stderr)
-        return 2
+    for name in ("every", "retry_after"):
+        if getattr(args, name) <= 0:
+            flag = "--" + name.replace("_", "-")
+            print(
+                f"isanfarm forecast: {flag} {getattr(args, name)} must be a positive number",
+                file=sys.stderr,
+            )
+            return 2
     stop = _stop_on_signals()
     while not stop.is_set():
         try:
-            _forecast_once(args)
-        except Exception as exc:  # a database away for a while: report, try again next time
+            code = _forecast_once(args)
+        except Exception as exc:  # a database away for a while: report, try again soon
             print(f"isanfarm forecast: this run failed: {exc!r}", file=sys.stderr, flush=True)
-        stop.wait(args.every)
+            code = FORECAST_FAILED
+        stop.wait(_wait_after(code, args.every, args.retry_after))
     return 0
 
 
+def _wait_after(code: int, every: float, retry_after: float) -> float:
+    """A run that failed on a database is repeated after ``retry_after`` (a partial run must not
+    stand for a whole period); any other waits the period."""
+    return min(retry_after, every) if code == FORECAST_FAILED else every
+
+
 def _forecast_once(args: argparse.Namespace) -> int:
+    from isanfarm.influx import InfluxError
     from models.errors import ModelError
     from models.jobs import forecast
     from models.settings import ModelSettings
@@ -664,7 +690,10 @@ def _forecast_once(args: argparse.Namespace) -> int:
         report = forecast(ModelSettings(), args.model, args.harvests)
     except ModelError as exc:
         print(f"isanfarm forecast: {exc}", file=sys.stderr, flush=True)
-        return 2
+        return FORECAST_REFUSED
+    except InfluxError as exc:  # models.forecast.ForecastWriteError says what was written
+        print(f"isanfarm forecast: {exc}", file=sys.stderr, flush=True)
+        return FORECAST_FAILED
     for reason in report.skipped:
         print(f"skipped {reason}", file=sys.stderr)
     print(

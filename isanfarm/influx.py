@@ -81,22 +81,29 @@ class InfluxV1:
         self, statement: str, params: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Run InfluxQL; returns one result per statement. Values go in ``params``, bound as
-        ``$name`` by the server, never formatted into the statement."""
-        query_params: dict[str, str] = {
-            "db": self.settings.database,
-            "q": statement,
-            "epoch": "ms",
-            **self._auth_params,
-        }
-        if params:
-            query_params["params"] = json.dumps(dict(params))
+        ``$name`` by the server, never formatted into the statement.
+
+        The statement travels in a form-encoded POST body, not the URL: a regex of a few
+        thousand ids (``ids_regex``) is longer than httpx accepts in a query string."""
+        form = self._query_form(statement, params)
         try:
-            response = self._http.get("/query", params=query_params)
-        except httpx.HTTPError as exc:
+            response = self._http.post("/query", params=self._auth_params, data=form)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            # InvalidURL (and httpx's ValueErrors) are not HTTPErrors: convert them too, so a
+            # caller never sees a crash from the transport.
             raise InfluxError(
-                f"query to {self.settings.url} failed: {exc}", retriable=True
+                f"query to {self.settings.url} failed: {type(exc).__name__}: {exc}",
+                retriable=True,
             ) from None
         return _results(response)
+
+    def _query_form(self, statement: str, params: Mapping[str, Any] | None) -> dict[str, str]:
+        """``q``, ``db``, ``epoch`` and bound ``params`` as InfluxDB 1.x reads them from a form
+        body; the credentials stay in the URL, the only place 1.x looks for ``u`` and ``p``."""
+        form = {"db": self.settings.database, "q": statement, "epoch": "ms"}
+        if params:
+            form["params"] = json.dumps(dict(params))
+        return form
 
     def execute(self, statement: str) -> None:
         """Run InfluxQL that changes something (SELECT INTO, CREATE, ALTER): POST, as the

@@ -9,10 +9,12 @@ skipped and reported with the reason; the others are still forecast.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
 from isanfarm import lineprotocol, storage
-from isanfarm.influx import InfluxV1
+from isanfarm.contract import ID_PATTERN
+from isanfarm.influx import InfluxError, InfluxV1
 from models import cattle, store
 from models.daily import RAI_PER_HA, FieldSeason, normalise_soil, normalise_variety
 from models.errors import FeatureError
@@ -33,6 +36,41 @@ log = logging.getLogger(__name__)
 #: Scale passes and barn climate read back this far for the cattle forecast.
 CATTLE_LOOKBACK_DAYS = 60
 HEAT_LOOKBACK_DAYS = 7
+#: Planting dates outside these bounds are typos (0202 for 2022, 2062 for 2026), not seasons:
+#: the job reads every field's days from the earliest planting date, so one such date would
+#: stop the forecast of every field. The floor is a fixed date, not "N years ago": a field
+#: whose date was not updated after its harvest is still forecast, held at its 12-month answer
+#: (models.price.HarvestCalendar), but cassava is harvested 8-12 months after planting, sometimes
+#: later (DOMAIN.md), so no crop in the ground dates from the last century.
+EARLIEST_PLANTING = date(2000, 1, 1)
+#: Fields are registered ahead of planting, at most a season ahead: planting is in the early
+#: (March-May) or late (October-November) rainy season (DOMAIN.md), always within a year.
+MAX_PLANTING_AHEAD = timedelta(days=366)
+#: The columns a harvest CSV must have (docs/forecasts.md); ``planted`` and ``variety`` are
+#: optional.
+HARVEST_COLUMNS = ("field", "harvested", "fresh_yield_t_ha", "starch_pct")
+#: Plausible fresh-root yield of a harvest record, t/ha. DOMAIN.md "Cassava" (Thai Office of
+#: Agricultural Economics, Thai Tapioca Starch Association, FAO): national average 20-22, good
+#: farmers 35-50, research plots above 60; 80 leaves room above those. The floor is a modelling
+#: choice: a rain-fed crop in a dry year loses a third or more, still several t/ha; under 1 is a
+#: blank typed as 0 or a misplaced decimal point.
+YIELD_T_HA_RANGE = (1.0, 80.0)
+#: Plausible starch, % of fresh weight. DOMAIN.md "Cassava": root dry matter is 30-40 % of fresh
+#: weight and starch is most of it, so 40 is a ceiling no root reaches; dry-season starch of the
+#: high-starch varieties is 25-30 %, others lower, swinging by several points with the rains
+#: (Sriroth et al. 1999; Santisopasri et al. 2001). The floor of 10 is a modelling choice well
+#: below those swings.
+STARCH_PCT_RANGE = (10.0, 40.0)
+#: Lines per InfluxDB write; a series' points (one field's candidate dates) are never split
+#: across two writes, so a failed write leaves each field with a whole run, today's or the last.
+WRITE_BATCH_LINES = 5000
+#: A line's series key: everything before its first unescaped space (measurement and tags).
+_SERIES_KEY = re.compile(r"(?:[^ \\]|\\.)*")
+
+
+class ForecastWriteError(InfluxError):
+    """A write failed part-way through a run: the fields written before it show today's run,
+    the others their previous one, until the run is repeated (it overwrites the same points)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,28 +291,148 @@ def cattle_lines(
     return lines
 
 
-def load_harvests(path: Path | None) -> dict[str, list[History]]:
+def plausible_plantings(
+    fields: Sequence[FieldInfo], issued: date
+) -> tuple[list[FieldInfo], list[str]]:
+    """The fields whose planting date can be a real season's, and a reason for each other one,
+    so that one typo skips its own field, not the job."""
+    kept, reasons = [], []
+    for info in fields:
+        problem = _planting_problem(info.planted, issued)
+        if problem is None:
+            kept.append(info)
+        else:
+            reasons.append(
+                f"{info.field_id}: planting date {info.planted} is {problem}: correct the "
+                "field's planting_date in the registry"
+            )
+    return kept, reasons
+
+
+def _planting_problem(planted: date, issued: date) -> str | None:
+    """Why ``planted`` cannot be a season's (``EARLIEST_PLANTING``, ``MAX_PLANTING_AHEAD``)."""
+    if planted < EARLIEST_PLANTING:
+        return f"before {EARLIEST_PLANTING}"
+    if planted > issued + MAX_PLANTING_AHEAD:
+        return f"more than a year after today ({issued})"
+    return None
+
+
+def load_harvests(path: Path | None, today: date | None = None) -> dict[str, list[History]]:
     """Every harvest per field from a harvest CSV, oldest first (docs/forecasts.md: ``field``,
-    ``harvested``, ``fresh_yield_t_ha``, ``starch_pct``, optionally ``planted``)."""
+    ``harvested``, ``fresh_yield_t_ha``, ``starch_pct``, optionally ``planted``).
+
+    Every row is checked before any is used, as the registry importer does: one bad row
+    refuses the file, with each problem as ``<file> line <n>, column <name>: <rule>``, so the
+    clerk fixes the spreadsheet in one pass and no wrong actual is stored."""
     if path is None:
         return {}
+    today = today or date.today()
     out: dict[str, list[History]] = {}
-    with open(path, newline="") as handle:
-        for number, row in enumerate(csv.DictReader(handle), start=2):
-            try:
-                planted = row.get("planted") or None
-                entry = History(
-                    float(row["fresh_yield_t_ha"]),
-                    float(row["starch_pct"]),
-                    date.fromisoformat(planted) if planted else None,
-                    date.fromisoformat(row["harvested"]),
-                )
-                out.setdefault(row["field"], []).append(entry)
-            except (KeyError, ValueError) as exc:
-                raise FeatureError(f"{path}:{number}: {exc}: see docs/forecasts.md") from None
+    problems: list[str] = []
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
+        reader = csv.DictReader(handle)
+        reader.fieldnames = [name.strip() for name in reader.fieldnames or ()]
+        _refuse_if_any(path, _header_problems(path, reader.fieldnames))
+        for row in reader:
+            field_id, entry, wrong = _harvest_record(row, today)
+            problems += [f"{path.name} line {reader.line_num}, {problem}" for problem in wrong]
+            if entry is not None:
+                out.setdefault(field_id, []).append(entry)
+    _refuse_if_any(path, problems)
     for entries in out.values():
         entries.sort(key=lambda e: e.harvested or date.min)
     return out
+
+
+def _refuse_if_any(path: Path, problems: list[str]) -> None:
+    if problems:
+        raise FeatureError(
+            f"{path.name}: nothing imported; fix these and run again (docs/forecasts.md):\n"
+            + "\n".join(problems)
+        )
+
+
+def _header_problems(path: Path, names: Sequence[str]) -> list[str]:
+    missing = [column for column in HARVEST_COLUMNS if column not in names]
+    if not missing:
+        return []
+    return [
+        f"{path.name} line 1: the header lacks {', '.join(missing)}; it must name "
+        f"{', '.join(HARVEST_COLUMNS)} (planted and variety optional)"
+    ]
+
+
+def _harvest_record(
+    row: dict[str | None, Any], today: date
+) -> tuple[str, History | None, list[str]]:
+    """One CSV row as (field id, harvest), or the problems that refuse it."""
+    text = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+    problems: list[str] = []
+    if row.get(None):  # csv.DictReader's place for the values beyond the header's columns
+        problems.append(f"{len(row[None])} value(s) more than the header has columns")
+    field_id = text.get("field", "")
+    if not ID_PATTERN.fullmatch(field_id):
+        problems.append(
+            f"column field: {field_id!r} is not a registry field id (lowercase letters, digits, "
+            "'-' and '_')"
+        )
+    yield_t_ha = _number(text, "fresh_yield_t_ha", YIELD_T_HA_RANGE, "t/ha", problems)
+    starch_pct = _number(text, "starch_pct", STARCH_PCT_RANGE, "% of fresh weight", problems)
+    harvested = _day(text, "harvested", today, problems, required=True)
+    planted = _day(text, "planted", today, problems, required=False)
+    if planted is not None and harvested is not None and planted >= harvested:
+        problems.append(f"column planted: {planted} is not before harvested ({harvested})")
+    if problems:
+        return field_id, None, problems
+    return field_id, History(yield_t_ha, starch_pct, planted, harvested), []
+
+
+def _number(
+    row: dict[str, str],
+    column: str,
+    bounds: tuple[float, float],
+    unit: str,
+    problems: list[str],
+) -> float:
+    """The column's number, or NaN and a problem when it is missing, not finite or outside
+    ``bounds`` (inclusive)."""
+    text = row.get(column, "")
+    if not text:
+        problems.append(f"column {column}: empty; a number is required")
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(f"column {column}: {text!r} is not a number")
+        return math.nan
+    low, high = bounds
+    if not math.isfinite(value):
+        problems.append(f"column {column}: {text!r} is not a finite number")
+    elif not low <= value <= high:
+        problems.append(f"column {column}: {value:g} {unit} is outside {low:g}..{high:g}")
+    return value
+
+
+def _day(
+    row: dict[str, str], column: str, today: date, problems: list[str], required: bool
+) -> date | None:
+    """The column's date (YYYY-MM-DD, from ``EARLIEST_PLANTING`` to ``today``), or None and a
+    problem; an optional column may be empty."""
+    text = row.get(column, "")
+    if not text:
+        if required:
+            problems.append(f"column {column}: empty; a date YYYY-MM-DD is required")
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"column {column}: {text!r} is not a date YYYY-MM-DD")
+        return None
+    if not EARLIEST_PLANTING <= day <= today:
+        problems.append(f"column {column}: {day} is outside {EARLIEST_PLANTING}..{today}")
+        return None
+    return day
 
 
 def newest(harvests: dict[str, list[History]]) -> dict[str, History]:
@@ -326,6 +484,10 @@ def run(
     history = newest(harvests)
     lines: list[str] = harvest_lines(harvests, fields)
     report.harvests = len(lines)
+    fields, implausible = plausible_plantings(fields, issued)
+    for reason in implausible:
+        report.skipped.append(reason)
+        log.warning("not forecast: field %s", reason)
     if fields:
         first = min(f.planted for f in fields)
         daily = store.daily_values(influx, [f.field_id for f in fields], first, issued)
@@ -349,10 +511,53 @@ def run(
         climate = store.barn_climate(influx, ids, now - timedelta(days=HEAT_LOOKBACK_DAYS))
         now_ms = int(now.timestamp() * 1000)
         lines += cattle_lines(herds, passes, climate, now_ms, default_target_kg, report=report)
-    for start in range(0, len(lines), 5000):
-        influx.write(lines[start : start + 5000], precision="ms")
+    write_whole(influx, lines)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def write_whole(influx: InfluxV1, lines: Sequence[str]) -> None:
+    """Write in batches of whole series (``WRITE_BATCH_LINES``); on a failure, raise
+    ``ForecastWriteError`` saying how many fields' forecasts were stored before it."""
+    batches = list(whole_series_batches(lines, WRITE_BATCH_LINES))
+    for number, batch in enumerate(batches):
+        try:
+            influx.write(batch, precision="ms")
+        except InfluxError as exc:
+            written, total = _forecast_fields(batches[:number]), _forecast_fields(batches)
+            raise ForecastWriteError(
+                f"writing the forecasts failed after {written} of {total} fields were written "
+                f"({exc}); the other fields still show their previous forecast: run the "
+                "forecast again (it overwrites the same points)",
+                retriable=exc.retriable,
+            ) from exc
+
+
+def whole_series_batches(lines: Sequence[str], size: int) -> Iterator[list[str]]:
+    """Consecutive lines in batches of at most ``size``, never splitting a run of lines of one
+    series between two batches (a run longer than ``size`` is a batch of its own)."""
+    batch: list[str] = []
+    for _, run in itertools.groupby(lines, key=_series_key):
+        points = list(run)
+        if batch and len(batch) + len(points) > size:
+            yield batch
+            batch = []
+        batch += points
+    if batch:
+        yield batch
+
+
+def _series_key(line: str) -> str:
+    match = _SERIES_KEY.match(line)
+    return match.group(0) if match else line
+
+
+def _forecast_fields(batches: Sequence[Sequence[str]]) -> int:
+    """How many fields' forecasts (``cassava_forecast`` series) the batches hold."""
+    prefix = f"{storage.CASSAVA_FORECAST},"
+    return len(
+        {_series_key(line) for batch in batches for line in batch if line.startswith(prefix)}
+    )
 
 
 def _previous_daily(

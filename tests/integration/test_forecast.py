@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,10 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.registry import models as tables
+from api.registry.db import make_engine, session_factory
 from api.settings import ApiSettings
 from ingest.points import telemetry_line
 from isanfarm.contract import Telemetry
-from isanfarm.influx import InfluxV1, series_rows
+from isanfarm.influx import InfluxError, InfluxV1, series_rows
 from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
 from models import jobs
@@ -170,6 +172,74 @@ def test_forecast_job_writes_points_the_api_reads_back(
     assert (
         client.get(f"/v1/herds/{HERD}/forecast", headers=world.auth("b-admin")).status_code == 404
     )
+
+
+def _register_field(settings: ModelSettings, field_id: str, planted: date) -> None:
+    """Another field on the member farm, written straight into the registry: the API would
+    refuse nothing about its date either."""
+    engine = make_engine(settings.database_url)
+    with session_factory(engine)() as session, session.begin():
+        session.add(
+            tables.Field(
+                id=field_id, farm_id=FARM, cooperative_id="coop-a", name=field_id,
+                area_rai=10.0, variety="KU50", planting_date=planted, soil="loamy_sand",
+            )
+        )  # fmt: skip
+    engine.dispose()
+
+
+def test_a_field_with_a_typo_in_its_planting_date_is_skipped_and_the_others_forecast(
+    setup: tuple[TestClient, World, ModelSettings], influx: InfluxV1
+) -> None:
+    _, _, settings = setup
+    today = local_day(time.time_ns() // 1_000_000)
+    _field_telemetry(influx, today)
+    _tiny_model(settings.model_dir)
+    _register_field(settings, f"{FARM}-f2", date(202, 5, 1))  # 2022, typed as 0202
+    _register_field(settings, f"{FARM}-f3", today + timedelta(days=3_650))
+
+    report = jobs.forecast(settings)
+
+    assert report.fields == 1, report.skipped
+    assert f"{FARM}-f2: planting date 0202-05-01 is before 2000-01-01" in "\n".join(report.skipped)
+    assert any(r.startswith(f"{FARM}-f3: planting date") for r in report.skipped)
+    stored = influx.query('SELECT count("yield_t_ha") FROM "cassava_forecast" GROUP BY "field"')
+    assert [tags["field"] for tags, _ in series_rows(stored[0])] == [FIELD]
+
+
+def test_a_write_failing_mid_run_leaves_every_field_whole_and_says_how_many_were_written(
+    setup: tuple[TestClient, World, ModelSettings],
+    influx: InfluxV1,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """300 fields make more than one write of 5,000 lines; InfluxDB refuses the second."""
+    _, _, settings = setup
+    settings = settings.model_copy(update={"min_coverage": 0.0, "min_recent_coverage": 0.0})
+    today = local_day(time.time_ns() // 1_000_000)
+    _field_telemetry(influx, today)
+    _tiny_model(settings.model_dir)
+    for number in range(300):
+        _register_field(settings, f"{FARM}-g{number:03d}", PLANTED)
+    writes: list[Sequence[str]] = []
+    real_write = InfluxV1.write
+
+    def second_write_fails(client: InfluxV1, lines: Sequence[str], precision: str = "ns") -> None:
+        writes.append(lines)
+        if len(writes) == 2:
+            raise InfluxError("write rejected (503): overloaded", retriable=True)
+        real_write(client, lines, precision)
+
+    monkeypatch.setattr(InfluxV1, "write", second_write_fails)
+
+    with pytest.raises(InfluxError) as failed:
+        jobs.forecast(settings)
+
+    stored = influx.query('SELECT count("yield_t_ha") FROM "cassava_forecast" GROUP BY "field"')
+    counts = {tags["field"]: row["count"] for tags, row in series_rows(stored[0])}
+    assert set(counts.values()) == {len(HarvestCalendar().candidates(PLANTED, today))}
+    assert 0 < len(counts) < 302  # the world's two fields and these 300
+    assert f"failed after {len(counts)} of 302 fields were written" in str(failed.value)
+    assert "run the forecast again" in str(failed.value)
 
 
 def test_a_dated_harvest_record_calibrates_the_fields_yield_gap_from_its_last_season(

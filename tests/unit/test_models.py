@@ -17,6 +17,13 @@ from models.cattle import DAY_MS, daily_weights, forecast_animal, heat_stress_ri
 from models.daily import DAILY_VARIABLES, SM30, FieldSeason, unique_rows
 from models.errors import FeatureError, NoModelError, SchemaMismatchError
 from models.features import NUMERIC_FEATURES, Case, SeasonFeatures
+from models.forecast import (
+    FieldInfo,
+    History,
+    load_harvests,
+    plausible_plantings,
+    whole_series_batches,
+)
 from models.price import HarvestCalendar, PriceRule
 from models.registry import ModelRegistry
 from models.simulated import simulate
@@ -259,3 +266,111 @@ def test_unique_rows_is_numpys_unique_of_rows() -> None:
     assert np.array_equal(rows, expected)
     assert np.array_equal(inverse, expected_inverse.ravel())
     assert unique_rows(np.array([], dtype=int))[0].shape == (0, 1)
+
+
+def test_a_typo_in_a_planting_date_skips_its_field_with_the_reason() -> None:
+    today = date(2026, 11, 26)
+    plantings = {
+        "f-good": date(2026, 4, 15),
+        "f-old-but-real": date(2024, 5, 1),
+        "f-next-season": date(2027, 5, 1),
+        "f-typo-year": date(202, 5, 1),
+        "f-far-future": date(2062, 5, 1),
+    }
+    fields = [FieldInfo(key, "farm1", "KU50", "loam", day, 10.0) for key, day in plantings.items()]
+
+    kept, reasons = plausible_plantings(fields, today)
+
+    assert [f.field_id for f in kept] == ["f-good", "f-old-but-real", "f-next-season"]
+    assert reasons == [
+        "f-typo-year: planting date 0202-05-01 is before 2000-01-01: correct the field's "
+        "planting_date in the registry",
+        "f-far-future: planting date 2062-05-01 is more than a year after today (2026-11-26): "
+        "correct the field's planting_date in the registry",
+    ]
+
+
+HARVEST_HEADER = "field,harvested,fresh_yield_t_ha,starch_pct,planted\n"
+GOOD_HARVEST = "f-good1,2025-03-01,28.5,27.1,2024-04-20\n"
+
+
+def test_a_harvest_csv_saved_by_excel_with_a_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "harvests.csv"
+    path.write_text("\ufeff" + HARVEST_HEADER + GOOD_HARVEST, encoding="utf-8")
+
+    harvests = load_harvests(path)
+
+    assert harvests == {"f-good1": [History(28.5, 27.1, date(2024, 4, 20), date(2025, 3, 1))]}
+
+
+def test_spaces_around_values_and_blank_lines_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "harvests.csv"
+    path.write_text(HARVEST_HEADER + "\n f-good2 , 2025-02-10 , 30 , 26 , \n")
+
+    harvests = load_harvests(path)
+
+    assert harvests == {"f-good2": [History(30.0, 26.0, None, date(2025, 2, 10))]}
+
+
+def test_a_harvest_csv_with_bad_rows_is_refused_whole_naming_each_line_column_and_rule(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "harvests.csv"
+    path.write_text(
+        HARVEST_HEADER
+        + GOOD_HARVEST
+        + "f-short,2025-02-10,30.1\n"
+        + "f-nan,2025-02-10,nan,26.0,2024-04-01\n"
+        + "f-inf,2025-02-10,1e999,26.0,2024-04-01\n"
+        + "f-sign,2025-02-10,-30,126.0,2024-04-01\n"
+        + "f-dates,2025-02-10,30,26,2025-03-01\n"
+        + "F 7,2025-01-10,30,26,,KU50\n"
+    )
+
+    with pytest.raises(FeatureError) as refused:
+        load_harvests(path)
+
+    assert str(refused.value).splitlines() == [
+        "harvests.csv: nothing imported; fix these and run again (docs/forecasts.md):",
+        "harvests.csv line 3, column starch_pct: empty; a number is required",
+        "harvests.csv line 4, column fresh_yield_t_ha: 'nan' is not a finite number",
+        "harvests.csv line 5, column fresh_yield_t_ha: '1e999' is not a finite number",
+        "harvests.csv line 6, column fresh_yield_t_ha: -30 t/ha is outside 1..80",
+        "harvests.csv line 6, column starch_pct: 126 % of fresh weight is outside 10..40",
+        "harvests.csv line 7, column planted: 2025-03-01 is not before harvested (2025-02-10)",
+        "harvests.csv line 8, 1 value(s) more than the header has columns",
+        "harvests.csv line 8, column field: 'F 7' is not a registry field id (lowercase "
+        "letters, digits, '-' and '_')",
+    ]
+
+
+def test_a_harvest_dated_in_the_future_or_before_2000_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "harvests.csv"
+    path.write_text(HARVEST_HEADER + "f-a,2027-01-10,30,26,\nf-b,2025-01-10,30,26,0202-04-01\n")
+
+    with pytest.raises(FeatureError) as refused:
+        load_harvests(path, today=date(2026, 11, 26))
+
+    assert str(refused.value).splitlines()[1:] == [
+        "harvests.csv line 2, column harvested: 2027-01-10 is outside 2000-01-01..2026-11-26",
+        "harvests.csv line 3, column planted: 0202-04-01 is outside 2000-01-01..2026-11-26",
+    ]
+
+
+def test_a_harvest_csv_without_a_required_column_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "harvests.csv"
+    path.write_text("field,harvested,yield\nf-good1,2025-03-01,28.5\n")
+
+    with pytest.raises(FeatureError, match="line 1: the header lacks fresh_yield_t_ha, starch_pct"):
+        load_harvests(path)
+
+
+def test_write_batches_never_split_a_series_and_keep_the_line_order() -> None:
+    lines = [f"cassava_forecast,field=f{field},note=a\\ b yield_t_ha=1 {day}" for field in range(3)
+             for day in range(4)] + ["cattle_forecast,animal=c1 weight_kg=600 1"]  # fmt: skip
+
+    batches = list(whole_series_batches(lines, size=9))
+
+    assert [len(batch) for batch in batches] == [8, 5]
+    assert [line for batch in batches for line in batch] == lines
+    assert list(whole_series_batches(lines[:4], size=2)) == [lines[:4]]  # too long: alone
