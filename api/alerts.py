@@ -67,18 +67,22 @@ def _findings(session: Session, influx: InfluxV1, offline_after_s: float) -> Ite
     yield from _rejecting_farms(session, influx)
 
 
-def _latest(influx: InfluxV1, site: str, fields: list[str]) -> dict[str, float]:
+def _latest(influx: InfluxV1, farm_id: str, site: str, fields: list[str]) -> dict[str, float]:
+    """The newest readings at a site from the registry's farm of it (``farm_id``): the farm
+    tag comes from the broker-checked topic, ``site`` only from the payload."""
     columns = ", ".join(f'last("{f}") AS "{f}"' for f in fields)
     statement = (
-        f'SELECT {columns} FROM "{storage.TELEMETRY}" WHERE "site" = $site AND time > now() - 6h'
+        f'SELECT {columns} FROM "{storage.TELEMETRY}" '
+        'WHERE "farm" = $farm AND "site" = $site AND time > now() - 6h'
     )
-    rows = [row for _, row in series_rows(influx.query(statement, {"site": site})[0])]
+    params = {"farm": farm_id, "site": site}
+    rows = [row for _, row in series_rows(influx.query(statement, params)[0])]
     return {f: rows[0][f] for f in fields if rows and rows[0].get(f) is not None}
 
 
 def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
     for field in session.scalars(select(models.Field)):
-        latest = _latest(influx, field.id, ["soil_moisture_30cm"])
+        latest = _latest(influx, field.farm_id, field.id, ["soil_moisture_30cm"])
         limit = WILTING_POINT_PCT.get(field.soil, 8.0) + DRY_MARGIN_PCT
         moisture = latest.get("soil_moisture_30cm")
         if moisture is not None and moisture < limit:
@@ -93,7 +97,7 @@ def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
 
 def _hot_barns(session: Session, influx: InfluxV1) -> Iterator[Finding]:
     for herd in session.scalars(select(models.Herd)):
-        latest = _latest(influx, herd.id, ["air_temperature", "relative_humidity"])
+        latest = _latest(influx, herd.farm_id, herd.id, ["air_temperature", "relative_humidity"])
         if len(latest) == 2:
             index = thi(latest["air_temperature"], latest["relative_humidity"])
             if index >= THI_DANGER:
@@ -110,7 +114,7 @@ def _offline_devices(
     session: Session, influx: InfluxV1, offline_after_s: float
 ) -> Iterator[Finding]:
     devices = list(session.scalars(select(models.Device)))
-    statuses = device_statuses(influx, [d.id for d in devices])
+    statuses = device_statuses(influx, {d.id: d.farm_id for d in devices})
     now_ms = time.time() * 1000
     for device in devices:
         status = statuses[device.id]

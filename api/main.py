@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 import isanfarm
@@ -37,7 +39,12 @@ TITLES = {
 
 def create_app(settings: ApiSettings) -> FastAPI:
     influx = InfluxV1(settings.influx)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        connect_timeout_s=settings.registry_connect_timeout_s,
+        statement_timeout_s=settings.registry_statement_timeout_s,
+        pool_timeout_s=settings.registry_pool_timeout_s,
+    )
     if settings.migrate_on_start:
         migrate(engine)
     else:
@@ -73,6 +80,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(InfluxError, _database_problem)
+    app.add_exception_handler(OperationalError, _registry_problem)
+    app.add_exception_handler(PoolTimeoutError, _registry_problem)
     app.add_exception_handler(Exception, _unexpected_problem)
     return app
 
@@ -119,6 +128,14 @@ async def _database_problem(request: Request, exc: Exception) -> JSONResponse:
     # The database's own message can name internals: it goes to the log, not to the client.
     log.error("%s %s: %s", request.method, request.url.path, exc)
     return _problem(503, "Database unavailable", "the time-series database did not answer; retry")
+
+
+async def _registry_problem(request: Request, exc: Exception) -> JSONResponse:
+    """The registry did not answer in time, refused the connection or dropped it: the pool
+    throws such a connection away (``pool_pre_ping`` tests the rest), so a retry once the
+    database is back succeeds. The driver's message names hosts: logged, not sent."""
+    log.error("%s %s: registry: %s", request.method, request.url.path, exc)
+    return _problem(503, "Registry unavailable", "the registry database did not answer; retry")
 
 
 async def _unexpected_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,13 @@ from isanfarm.contract import ID_PATTERN
 
 T = TypeVar("T")
 
+#: The most points one telemetry answer holds (api.timeseries.MAX_RAW_POINTS).
+MAX_TELEMETRY_POINTS = 10_000
+
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001"])]
+#: Free text without NUL characters: PostgreSQL refuses them in any text, so one in a request
+#: is a bad request (422), not a database error.
+NO_NUL = r"^[^\x00]*$"
 
 
 class Problem(BaseModel):
@@ -61,8 +67,8 @@ class FarmIn(BaseModel):
     cooperative_id: Id | None = Field(
         None, description="needed with an operator key; a cooperative's key creates its own"
     )
-    name: str = Field(min_length=1, max_length=200, examples=["Somchai's farm"])
-    district: str | None = Field(None, max_length=100, examples=["Sikhio"])
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["Somchai's farm"])
+    district: str | None = Field(None, max_length=100, pattern=NO_NUL, examples=["Sikhio"])
 
 
 class Farm(BaseModel):
@@ -77,11 +83,11 @@ class Farm(BaseModel):
 class FieldIn(BaseModel):
     id: Id
     farm_id: Id
-    name: str = Field(min_length=1, max_length=200, examples=["North plot"])
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["North plot"])
     area_rai: float = Field(gt=0, le=100_000, examples=[12.5], description="area in rai")
-    variety: str = Field(min_length=1, max_length=50, examples=["KU50"])
+    variety: str = Field(min_length=1, max_length=50, pattern=NO_NUL, examples=["KU50"])
     planting_date: date
-    soil: str = Field(min_length=1, max_length=50, examples=["loamy_sand"])
+    soil: str = Field(min_length=1, max_length=50, pattern=NO_NUL, examples=["loamy_sand"])
     latitude: float | None = Field(None, ge=-90, le=90, examples=[14.97])
     longitude: float | None = Field(None, ge=-180, le=180, examples=[102.1])
 
@@ -170,7 +176,14 @@ class Telemetry(BaseModel):
     site: Id
     resolution: str = Field(examples=["hour"])
     units: dict[str, str] = Field(description="unit of each sensor in the catalogue")
-    points: list[TelemetryPoint]
+    points: list[TelemetryPoint] = Field(description="in time order")
+    truncated: bool = Field(
+        description=(
+            f"true when more than {MAX_TELEMETRY_POINTS:,} points matched: `points` then holds "
+            "the newest of them; ask for a shorter range (start) or a rollup for the rest"
+        ),
+        examples=[False],
+    )
 
 
 class CassavaForecast(BaseModel):

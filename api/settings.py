@@ -20,6 +20,12 @@ class ApiSettings(BaseSettings):
     #: processes share one database (two upgrading at once can collide): run
     #: ``isanfarm registry migrate`` once before them, and they refuse an outdated schema.
     migrate_on_start: bool = True
+    #: How long a request waits on the registry's PostgreSQL (ignored for SQLite) before it
+    #: fails with a 503: to open a connection, for one statement (enforced by the server),
+    #: and for a free pooled connection. Keep them short: every registry query is small.
+    registry_connect_timeout_s: float = Field(2.0, gt=0)
+    registry_statement_timeout_s: float = Field(3.0, gt=0)
+    registry_pool_timeout_s: float = Field(3.0, gt=0)
     #: Forecasts are remembered this long per set of fields (the forecast job runs daily);
     #: 0 reads InfluxDB on every request.
     forecast_cache_s: float = Field(60.0, ge=0)

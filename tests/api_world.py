@@ -95,19 +95,28 @@ def _members(session: Session, coop: str) -> None:
     )
 
 
-def write_forecasts(influx: InfluxV1, coop: str) -> None:
-    """Three candidate harvest dates for the field, one forecast for the animal."""
+FIRST_RUN = [(30.0, 27.0, 180_000.0), (32.0, 26.5, 190_000.0), (33.0, 24.0, 182_000.0)]
+
+
+def write_forecasts(
+    influx: InfluxV1,
+    coop: str,
+    model_version: str = "test-1",
+    candidates: list[tuple[float, float, float]] = FIRST_RUN,
+    issued_at_ms: int | None = None,
+) -> None:
+    """Three candidate harvest dates (yield, starch, revenue) for the field, issued today, and
+    one forecast for the animal."""
     farm = f"{coop}-farm1"
     now_ms = time.time_ns() // 1_000_000
+    issued_at_ms = issued_at_ms or now_ms
     lines = []
-    for weeks, (yield_t_ha, starch, revenue) in enumerate(
-        [(30.0, 27.0, 180_000.0), (32.0, 26.5, 190_000.0), (33.0, 24.0, 182_000.0)]
-    ):
+    for weeks, (yield_t_ha, starch, revenue) in enumerate(candidates):
         harvest_ms = _local_midnight_ms(date.today() + timedelta(days=60 + 7 * weeks))
         lines.append(
             f"{storage.CASSAVA_FORECAST},farm={farm},field={farm}-f1,issued={date.today()},"
-            f"model_version=test-1,variety=KU50 "
-            f"area_ha=4,horizon_days={60 + 7 * weeks}i,issued_at_ms={now_ms}i,"
+            f"model_version={model_version},variety=KU50 "
+            f"area_ha=4,horizon_days={60 + 7 * weeks}i,issued_at_ms={issued_at_ms}i,"
             f"revenue_thb={revenue},starch_pct={starch},starch_pct_p10={starch - 1},"
             f"starch_pct_p90={starch + 1},tonnes={yield_t_ha * 4},yield_t_ha={yield_t_ha},"
             f"yield_t_ha_p10={yield_t_ha - 4},yield_t_ha_p90={yield_t_ha + 4} {harvest_ms}"

@@ -10,11 +10,13 @@ from sqlalchemy import ColumnElement
 
 from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.registry import models
-from api.schemas import Alert, Id, Page
+from api.schemas import NO_NUL, Alert, Id, Page
 from api.scope import NOT_FOUND, Limit, Offset, get_visible, page_of
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
-AlertId = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", examples=["17"])]
+#: Alert ids are PostgreSQL ``integer``s: a larger one cannot exist, and would not fit the query.
+MAX_ALERT_ID = 2_147_483_647
+AlertId = Annotated[int, Path(ge=1, le=MAX_ALERT_ID, examples=[17])]
 
 
 @router.get("", response_model=Page[Alert])
@@ -22,7 +24,7 @@ def list_alerts(
     principal: PrincipalDep,
     session: SessionDep,
     state: Annotated[Literal["open", "acknowledged", "all"], Query()] = "open",
-    kind: Annotated[str | None, Query(max_length=30, examples=["soil_dry"])] = None,
+    kind: Annotated[str | None, Query(max_length=30, pattern=NO_NUL, examples=["soil_dry"])] = None,
     farm_id: Annotated[Id | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -46,7 +48,7 @@ def list_alerts(
 )
 def acknowledge(alert_id: AlertId, principal: AdminDep, session: SessionDep) -> Alert:
     """Idempotent: acknowledging twice keeps the first acknowledgement."""
-    alert = get_visible(session, models.Alert, int(alert_id), principal)
+    alert = get_visible(session, models.Alert, alert_id, principal)
     if alert.acknowledged_at is None:
         alert.acknowledged_at = datetime.now(UTC)
         alert.acknowledged_by = principal.label

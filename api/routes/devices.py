@@ -30,7 +30,7 @@ def list_devices(
 ) -> Page[Device]:
     filters = [] if farm_id is None else [models.Device.farm_id == farm_id]
     items, total = list_visible(session, models.Device, principal, filters, limit, offset)
-    statuses = device_statuses(influx, [d.id for d in items])
+    statuses = device_statuses(influx, {d.id: d.farm_id for d in items})
     devices = [_device(d, statuses[d.id], settings.offline_after_s) for d in items]
     return Page(items=devices, total=total, limit=limit, offset=offset)
 
@@ -44,7 +44,7 @@ def get_device(
     settings: SettingsDep,
 ) -> Device:
     device = get_visible(session, models.Device, device_id, principal)
-    status = device_statuses(influx, [device.id])[device.id]
+    status = device_statuses(influx, {device.id: device.farm_id})[device.id]
     return _device(device, status, settings.offline_after_s)
 
 
@@ -63,7 +63,7 @@ def latest(
             seq=row["seq"],
             animal_id=row["animal"],
         )
-        for name, row in latest_readings(influx, device.id)
+        for name, row in latest_readings(influx, device.farm_id, device.id)
     ]
     if not readings:
         raise HTTPException(404, f"no readings stored for device {device_id!r}")

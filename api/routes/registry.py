@@ -10,6 +10,7 @@ from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.registry import models
 from api.registry.keys import Principal
 from api.schemas import (
+    NO_NUL,
     Animal,
     Cooperative,
     Farm,
@@ -86,7 +87,7 @@ def list_fields(
     principal: PrincipalDep,
     session: SessionDep,
     farm_id: Annotated[Id | None, Query()] = None,
-    variety: Annotated[str | None, Query(max_length=50)] = None,
+    variety: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[FieldOut]:

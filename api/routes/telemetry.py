@@ -24,6 +24,9 @@ Start = Annotated[datetime | None, Query(description="ISO 8601; default: 7 days 
 End = Annotated[datetime | None, Query(description="ISO 8601; default: now")]
 UNITS = {name: spec.unit for name, spec in SENSOR_CATALOGUE.items()}
 TAGS = {"farm", "device", "site", "animal"}
+#: InfluxDB keeps time as 64-bit nanoseconds since 1970: roughly 1677-09-21 to 2262-04-11.
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
 
 
 @router.get("/fields/{field_id}/telemetry", response_model=Telemetry, responses=NOT_FOUND)
@@ -37,7 +40,7 @@ def field_telemetry(
     end: End = None,
 ) -> Telemetry:
     field = get_visible(session, models.Field, field_id, principal)
-    return _telemetry(influx, field.id, resolution, start, end)
+    return _telemetry(influx, field.farm_id, field.id, resolution, start, end)
 
 
 @router.get("/herds/{herd_id}/telemetry", response_model=Telemetry, responses=NOT_FOUND)
@@ -51,18 +54,24 @@ def barn_telemetry(
     end: End = None,
 ) -> Telemetry:
     herd = get_visible(session, models.Herd, herd_id, principal)
-    return _telemetry(influx, herd.id, resolution, start, end)
+    return _telemetry(influx, herd.farm_id, herd.id, resolution, start, end)
 
 
 def _telemetry(
-    influx: InfluxDep, site: str, resolution: str, start: datetime | None, end: datetime | None
+    influx: InfluxDep,
+    farm_id: str,
+    site: str,
+    resolution: str,
+    start: datetime | None,
+    end: datetime | None,
 ) -> Telemetry:
-    end = _utc(end) if end else datetime.now(UTC)
-    start = _utc(start) if start else end - timedelta(days=7)
+    end = _instant("end", end) if end else datetime.now(UTC)
+    start = _instant("start", start) if start else max(end - timedelta(days=7), EARLIEST)
     if start >= end:
         raise HTTPException(422, "start: must be before end")
+    found = site_telemetry(influx, farm_id, site, start, end, resolution)
     points = []
-    for _, row in site_telemetry(influx, site, start, end, resolution):
+    for _, row in found.rows:
         animal = row.get("animal")
         values = {
             k: v
@@ -72,8 +81,22 @@ def _telemetry(
         points.append(
             TelemetryPoint(time=ms_to_datetime(row["time"]), values=values, animal_id=animal)
         )
-    return Telemetry(site=site, resolution=resolution, units=UNITS, points=points)
+    return Telemetry(
+        site=site, resolution=resolution, units=UNITS, points=points, truncated=found.truncated
+    )
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _instant(parameter: str, moment: datetime) -> datetime:
+    """``moment`` in UTC (a naive one taken as UTC), refused with a 422 naming ``parameter``
+    outside the years InfluxDB can store (64-bit nanoseconds around 1970)."""
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # an offset that takes it before year 1 or after 9999
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise HTTPException(
+            422,
+            f"{parameter}: {moment.isoformat()} is outside the stored time range; give a time "
+            f"from {EARLIEST.date()} to before {LATEST.date()}",
+        )
+    return utc

@@ -380,3 +380,116 @@ def test_migrate_says_in_one_line_that_it_upgraded_and_nothing_when_current(
     assert len(upgraded) == 1
     assert upgraded[0].startswith("registry schema upgraded from empty to ")
     assert again == []
+
+
+def test_a_device_on_another_farm_cannot_write_into_this_farms_data(
+    client: TestClient, influx: InfluxV1
+) -> None:
+    """The farm tag comes from the topic (the broker's ACL ties it to the device's login);
+    ``site`` and the device id are whatever a payload says. Cooperative B's devices, on their
+    own farm's topics, name A's field as their site and A's device id as their own."""
+    world = seed(client.app)  # type: ignore[arg-type]
+    b_farm = "coop-b-farm1"
+    claims_a_field = Telemetry(
+        b_farm, "b-probe", 1, NOW_MS - 60_000, {"soil_moisture_30cm": 3.0}, "coop-a-farm1-f1"
+    )
+    claims_a_device = Telemetry(
+        b_farm, "coop-a-farm1-fnode", 1, NOW_MS - 30_000, {"battery_voltage": 3.1}, "b-site"
+    )
+    influx.write(
+        [
+            telemetry_line(claims_a_field, NOW_MS),
+            telemetry_line(claims_a_device, NOW_MS),
+            status_line(
+                DeviceStatus(b_farm, "coop-a-farm1-fnode", "online", NOW_MS), NOW_MS * 10**6
+            ),
+        ]
+    )
+    auth = world.auth("a-read")
+    field = client.get(
+        "/v1/fields/coop-a-farm1-f1/telemetry", params={"resolution": "raw"}, headers=auth
+    )
+    assert field.json()["points"] == []
+    assert client.get("/v1/devices/coop-a-farm1-fnode/latest", headers=auth).status_code == 404
+    device = client.get("/v1/devices/coop-a-farm1-fnode", headers=auth).json()
+    assert device["status"] == {
+        "online": None,
+        "last_seen": None,
+        "outbox_depth": None,
+        "battery_v": None,
+    }
+    with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
+        raised = evaluate(session, client.app.state.influx, 3600)  # type: ignore[attr-defined]
+        assert [a.subject for a in raised if a.kind == "soil_dry"] == []
+
+
+def test_of_two_forecast_runs_the_same_day_only_the_newest_is_served(
+    client: TestClient, world: World, influx: InfluxV1
+) -> None:
+    """A retrained model pinned after the daily job, or a run by hand: both runs share the
+    day's ``issued`` tag; the newer ``issued_at_ms`` wins, never a mix of the two."""
+    rerun = [(20.0, 25.0, 120_000.0), (21.0, 25.5, 125_000.0), (22.0, 25.0, 124_000.0)]
+    write_forecasts(influx, "coop-a", "test-2", rerun, issued_at_ms=NOW_MS + 60_000)
+    auth = world.auth("a-read")
+    forecast = client.get("/v1/fields/coop-a-farm1-f1/forecast", headers=auth).json()
+    assert forecast["model_version"] == "test-2"
+    assert [c["yield_t_ha"] for c in forecast["candidates"]] == [20.0, 21.0, 22.0]
+    rows = list(csv.DictReader(io.StringIO(client.get("/v1/forecasts.csv", headers=auth).text)))
+    assert [(r["model_version"], r["yield_t_ha"]) for r in rows] == [
+        ("test-2", "20.0"),
+        ("test-2", "21.0"),
+        ("test-2", "22.0"),
+    ]
+
+
+def test_raw_telemetry_over_the_limit_holds_the_newest_points_and_says_it_was_cut(
+    client: TestClient, world: World, influx: InfluxV1, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.timeseries.MAX_RAW_POINTS", 5)
+    readings = [
+        Telemetry(
+            "coop-a-farm1",
+            "coop-a-farm1-fnode",
+            seq,
+            NOW_MS - (12 - seq) * 60_000,
+            {"soil_moisture_30cm": float(seq)},
+            "coop-a-farm1-f1",
+        )
+        for seq in range(2, 10)  # 10 to 3 minutes ago; the world's is 1 minute ago: 9 points
+    ]
+    influx.write([telemetry_line(reading, NOW_MS) for reading in readings])
+    path = "/v1/fields/coop-a-farm1-f1/telemetry"
+    body = client.get(path, params={"resolution": "raw"}, headers=world.auth("a-read")).json()
+    assert body["truncated"] is True
+    assert [p["values"]["soil_moisture_30cm"] for p in body["points"]] == [6.0, 7.0, 8.0, 9.0, 5.0]
+    last_minutes = client.get(
+        path,
+        params={"resolution": "raw", "start": _iso(NOW_MS - 4 * 60_000)},
+        headers=world.auth("a-read"),
+    ).json()
+    assert (len(last_minutes["points"]), last_minutes["truncated"]) == (3, False)
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?end=0001-01-01T00:00:00", "end"),
+        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?end=0001-01-01T00:00:00%2B01:00", "end"),
+        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?start=1600-01-01T00:00:00Z", "start"),
+        ("GET", "/v1/alerts?kind=%00", "query.kind"),
+        ("GET", "/v1/fields?variety=KU%0050", "query.variety"),
+        ("POST", "/v1/alerts/999999999999/acknowledge", "path.alert_id"),
+    ],
+)
+def test_values_beyond_what_the_databases_hold_are_a_422_naming_the_parameter(
+    client: TestClient, world: World, method: str, path: str, field: str
+) -> None:
+    response = client.request(method, path, headers=world.auth("a-admin"))
+    assert (response.status_code, response.json()["field"]) == (422, field)
+    assert response.json()["detail"].startswith(f"{field}: ")
