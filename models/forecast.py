@@ -14,7 +14,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -490,9 +490,10 @@ def run(
         log.warning("not forecast: field %s", reason)
     if fields:
         first = min(f.planted for f in fields)
-        daily = store.daily_values(influx, [f.field_id for f in fields], first, issued)
+        owners = {f.field_id: f.farm_id for f in fields}
+        daily = store.daily_values(influx, owners, first, issued)
         trimmed = {f.field_id: daily[f.field_id][(f.planted - first).days :] for f in fields}
-        previous = _previous_daily(influx, history, {f.field_id for f in fields})
+        previous = _previous_daily(influx, history, owners)
         lines += cassava_lines(
             pipeline,
             model_version,
@@ -506,9 +507,10 @@ def run(
             previous,
         )
     if herds:
-        ids = [h.herd_id for h in herds]
-        passes = store.scale_passes(influx, ids, now - timedelta(days=CATTLE_LOOKBACK_DAYS))
-        climate = store.barn_climate(influx, ids, now - timedelta(days=HEAT_LOOKBACK_DAYS))
+        herd_owners = {h.herd_id: h.farm_id for h in herds}
+        since = now - timedelta(days=CATTLE_LOOKBACK_DAYS)
+        passes = store.scale_passes(influx, herd_owners, since)
+        climate = store.barn_climate(influx, herd_owners, now - timedelta(days=HEAT_LOOKBACK_DAYS))
         now_ms = int(now.timestamp() * 1000)
         lines += cattle_lines(herds, passes, climate, now_ms, default_target_kg, report=report)
     write_whole(influx, lines)
@@ -561,10 +563,11 @@ def _forecast_fields(batches: Sequence[Sequence[str]]) -> int:
 
 
 def _previous_daily(
-    influx: InfluxV1, history: dict[str, History], fields: set[str]
+    influx: InfluxV1, history: dict[str, History], fields: Mapping[str, str]
 ) -> dict[str, np.ndarray]:
     """Daily values of each registered field's previous season, planting to harvest, for the
-    fields whose harvest record dates it (one query for all of them)."""
+    fields whose harvest record dates it (one query for all of them); ``fields``: field ->
+    its farm."""
     spans = {
         key: (entry.planted, days)
         for key, entry in history.items()
@@ -574,7 +577,9 @@ def _previous_daily(
         return {}
     start = min(planted for planted, _ in spans.values())
     end = max(planted + timedelta(days=days) for planted, days in spans.values())
-    daily = store.daily_values(influx, sorted(spans), start, end + timedelta(days=1))
+    daily = store.daily_values(
+        influx, {key: fields[key] for key in spans}, start, end + timedelta(days=1)
+    )
     return {
         key: daily[key][(planted - start).days : (planted - start).days + days + 1]
         for key, (planted, days) in spans.items()

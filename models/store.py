@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -55,11 +55,16 @@ def local_day(ms: int) -> date:
 
 
 def daily_values(
-    influx: InfluxV1, sites: Sequence[str], start: date, end: date
+    influx: InfluxV1, owners: Mapping[str, str], start: date, end: date
 ) -> dict[str, FloatArray]:
     """Per site, daily values (rows: days from ``start`` to ``end`` excluded) from the daily
     rollups, days missing there from the raw telemetry aggregated by Thai day (rollups lag
-    ingest by up to a recompute period; raw data expires). NaN where neither has a value."""
+    ingest by up to a recompute period; raw data expires). NaN where neither has a value.
+
+    ``owners``: site -> the farm the registry says it belongs to. A device names its site
+    itself, so only readings whose ``farm`` tag (from its topic, which the broker ties to its
+    login) is that farm count: another farm's device cannot feed this field's forecast."""
+    sites = list(owners)
     if not sites or end <= start:
         return {site: empty_values(0) for site in sites}
     regex = ids_regex(sites)
@@ -70,12 +75,12 @@ def daily_values(
     fields = ", ".join(f'"{source}"' for source, _ in DAILY_SOURCES.values())
     rollup = (
         f'SELECT {fields} FROM "{storage.ROLLUP_POLICY}"."{storage.TELEMETRY_DAILY}" '
-        f'WHERE "site" =~ {regex} AND time >= $start AND time < $end GROUP BY "site"'
+        f'WHERE "site" =~ {regex} AND time >= $start AND time < $end GROUP BY "site", "farm"'
     )
     raw = (
         f'SELECT {_RAW_AGGREGATES} FROM "{storage.TELEMETRY}" '
         f'WHERE "site" =~ {regex} AND time >= $start AND time < $end '
-        f'GROUP BY time(1d, -7h), "site"'
+        f'GROUP BY time(1d, -7h), "site", "farm"'
     )
     try:
         rollup_result = influx.query(rollup, params)[0]
@@ -87,7 +92,7 @@ def daily_values(
     out = {site: empty_values(days) for site in sites}
     filled = {site: np.zeros(days, dtype=bool) for site in sites}
     for result, is_rollup in ((rollup_result, True), (raw_result, False)):
-        rows = _daily_rows(result, start, days)
+        rows = _daily_rows(result, owners, start, days)
         for (site, offset), row in rows.items():
             if not is_rollup and filled[site][offset]:
                 continue
@@ -100,11 +105,11 @@ def daily_values(
 
 
 def _daily_rows(
-    result: dict[str, Any], start: date, days: int
+    result: dict[str, Any], owners: Mapping[str, str], start: date, days: int
 ) -> dict[tuple[str, int], dict[str, float]]:
     """Average the rows of several devices at one site and day."""
     grouped: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for tags, row in series_rows(result):
+    for tags, row in _owned(series_rows(result), owners):
         offset = (local_day(int(row["time"]) + 1) - start).days
         if 0 <= offset < days:
             grouped[(tags["site"], offset)].append(row)
@@ -124,17 +129,20 @@ def _scaled(row: dict[str, float], column: str) -> float:
 
 
 def scale_passes(
-    influx: InfluxV1, herds: Sequence[str], since: datetime
+    influx: InfluxV1, owners: Mapping[str, str], since: datetime
 ) -> dict[tuple[str, str], list[tuple[int, float]]]:
-    """(herd, animal) -> [(time ms, kg)] of walk-over scale passes since ``since``."""
-    if not herds:
+    """(herd, animal) -> [(time ms, kg)] of walk-over scale passes since ``since``; ``owners``
+    as for ``daily_values`` (herd -> farm)."""
+    if not owners:
         return {}
     statement = (
-        f'SELECT "animal_weight" FROM "{storage.TELEMETRY}" WHERE "site" =~ {ids_regex(herds)} '
-        'AND time >= $since AND "animal_weight" > 0 GROUP BY "site", "animal"'
+        f'SELECT "animal_weight" FROM "{storage.TELEMETRY}" '
+        f'WHERE "site" =~ {ids_regex(list(owners))} '
+        'AND time >= $since AND "animal_weight" > 0 GROUP BY "site", "farm", "animal"'
     )
     out: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-    for tags, row in series_rows(influx.query(statement, {"since": since.isoformat()})[0]):
+    result = influx.query(statement, {"since": since.isoformat()})[0]
+    for tags, row in _owned(series_rows(result), owners):
         if tags.get("animal"):
             out[(tags["site"], tags["animal"])].append(
                 (int(row["time"]), float(row["animal_weight"]))
@@ -143,21 +151,32 @@ def scale_passes(
 
 
 def barn_climate(
-    influx: InfluxV1, herds: Sequence[str], since: datetime
+    influx: InfluxV1, owners: Mapping[str, str], since: datetime
 ) -> dict[str, list[tuple[float, float]]]:
-    """Herd -> hourly (air temperature, relative humidity) means since ``since``."""
-    if not herds:
+    """Herd -> hourly (air temperature, relative humidity) means since ``since``; ``owners``
+    as for ``daily_values`` (herd -> farm)."""
+    if not owners:
         return {}
     statement = (
         'SELECT mean("air_temperature") AS "t", mean("relative_humidity") AS "rh" '
-        f'FROM "{storage.TELEMETRY}" WHERE "site" =~ {ids_regex(herds)} AND time >= $since '
-        'GROUP BY time(1h), "site"'
+        f'FROM "{storage.TELEMETRY}" WHERE "site" =~ {ids_regex(list(owners))} '
+        'AND time >= $since GROUP BY time(1h), "site", "farm"'
     )
     out: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for tags, row in series_rows(influx.query(statement, {"since": since.isoformat()})[0]):
+    result = influx.query(statement, {"since": since.isoformat()})[0]
+    for tags, row in _owned(series_rows(result), owners):
         if row.get("t") is not None and row.get("rh") is not None:
             out[tags["site"]].append((float(row["t"]), float(row["rh"])))
     return out
+
+
+def _owned(
+    rows: Iterable[tuple[dict[str, str], dict[str, Any]]], owners: Mapping[str, str]
+) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+    """The rows of series whose site belongs, by its ``farm`` tag, to the farm in ``owners``."""
+    for tags, row in rows:
+        if owners.get(tags.get("site", "")) == tags.get("farm"):
+            yield tags, row
 
 
 def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int], ms: int) -> str:

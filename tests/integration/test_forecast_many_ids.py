@@ -16,9 +16,13 @@ pytestmark = pytest.mark.integration
 SITES = [f"korat-coop-farm{number:05d}-f1" for number in range(5_000)]  # 23-character ids
 
 
-def _noon_reading(site: str, day: date, temperature: float) -> str:
+FARM = "farm-1"
+
+
+def _noon_reading(site: str, day: date, temperature: float, farm: str = FARM) -> str:
     noon_ns = (local_midnight_ms(day) + 12 * 3_600_000) * 1_000_000
-    return f"telemetry,device={site}-n,site={site} air_temperature={temperature} {noon_ns}"
+    tags = f"device={site}-n,farm={farm},site={site}"
+    return f"telemetry,{tags} air_temperature={temperature} {noon_ns}"
 
 
 def test_a_query_naming_5000_ids_returns_the_rows_of_exactly_those_ids(influx: InfluxV1) -> None:
@@ -42,7 +46,7 @@ def test_the_forecast_jobs_daily_read_of_5000_fields_finds_each_fields_day(
     day = date(2026, 5, 1)
     influx.write([_noon_reading(SITES[1_234], day, 27.5)])
 
-    daily = daily_values(influx, SITES, day, day + timedelta(days=1))
+    daily = daily_values(influx, dict.fromkeys(SITES, FARM), day, day + timedelta(days=1))
 
     assert len(daily) == len(SITES)
     assert daily[SITES[1_234]][0, 1] == 27.5  # tmean_c
@@ -60,3 +64,18 @@ def test_an_error_inside_httpx_that_is_not_an_http_error_becomes_a_retriable_inf
     with pytest.raises(InfluxError, match="InvalidURL: URL component 'query' too long") as caught:
         influx.query('SELECT * FROM "telemetry"')
     assert caught.value.retriable
+
+
+def test_a_device_of_another_farm_naming_this_fields_site_does_not_feed_its_forecast(
+    influx: InfluxV1,
+) -> None:
+    """A device names its site in its payload; only its farm tag comes from its topic, which
+    the broker ties to its login. The audit saw another cooperative's device put 250 mm of rain
+    into a field's forecast input this way."""
+    day = date(2026, 5, 1)
+    site = SITES[7]
+    influx.write([_noon_reading(site, day, 27.0), _noon_reading(site, day, 45.0, "intruder")])
+
+    daily = daily_values(influx, {site: FARM}, day, day + timedelta(days=1))
+
+    assert daily[site][0, 1] == 27.0  # tmean_c: the owner's device only
