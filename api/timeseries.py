@@ -188,11 +188,19 @@ def _newest_run(rows: Rows) -> Rows:
 
 
 def cattle_forecasts(influx: InfluxV1, herd_id: str) -> Rows:
+    """The newest forecast of each animal, whichever model version made it: the query gives
+    the newest per animal and version, and two versions run (a model change, a pin) would
+    otherwise list each animal twice."""
     statement = (
         f'SELECT * FROM "{storage.CATTLE_FORECAST}" WHERE "herd" = $herd '
         'GROUP BY "animal", "model_version" ORDER BY time DESC LIMIT 1'
     )
-    return list(series_rows(influx.query(statement, {"herd": herd_id})[0]))
+    newest: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
+    for tags, row in series_rows(influx.query(statement, {"herd": herd_id})[0]):
+        known = newest.get(tags["animal"])
+        if known is None or row["time"] > known[1]["time"]:
+            newest[tags["animal"]] = (tags, row)
+    return [newest[animal] for animal in sorted(newest)]
 
 
 def local_today() -> date:

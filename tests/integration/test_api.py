@@ -19,6 +19,7 @@ from api.registry.db import SchemaNotCurrentError, make_engine, migrate
 from api.registry.importer import RegistryImportError, import_csv
 from api.settings import ApiSettings
 from ingest.points import status_line, telemetry_line
+from isanfarm import storage
 from isanfarm.contract import DeviceStatus, Telemetry
 from isanfarm.influx import InfluxV1
 from isanfarm.services import LocalMosquitto, free_port
@@ -493,3 +494,25 @@ def test_values_beyond_what_the_databases_hold_are_a_422_naming_the_parameter(
     response = client.request(method, path, headers=world.auth("a-admin"))
     assert (response.status_code, response.json()["field"]) == (422, field)
     assert response.json()["detail"].startswith(f"{field}: ")
+
+
+def test_a_herd_forecast_lists_each_animal_once_from_its_newest_run(
+    client: TestClient, world: World, influx: InfluxV1
+) -> None:
+    """A second model version (a retrained or pinned model) writes its own series: each animal
+    was listed once per version."""
+    later_ms = NOW_MS + 60_000
+    influx.write(
+        [
+            f"{storage.CATTLE_FORECAST},animal=coop-a-farm1-cow1,farm=coop-a-farm1,"
+            "herd=coop-a-farm1-h1,model_version=test-2 daily_gain_kg=0.9,days_to_target=100,"
+            "days_to_target_p10=90,days_to_target_p90=120,heat_stress_risk=0.3,"
+            f"market_date_ms={later_ms + 100 * 86_400_000}i,target_weight_kg=750,weight_kg=660 "
+            f"{later_ms}"
+        ],
+        precision="ms",
+    )
+    animals = client.get("/v1/herds/coop-a-farm1-h1/forecast", headers=world.auth("a-read")).json()
+    assert [(a["animal_id"], a["model_version"], a["days_to_target"]) for a in animals] == [
+        ("coop-a-farm1-cow1", "test-2", 100)
+    ]
