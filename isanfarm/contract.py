@@ -411,12 +411,7 @@ def _reading(name: str, raw: object) -> float:
     spec = _spec(name, where)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ContractError(where, f"{raw!r} is not a number", "wrong_type")
-    try:
-        number = float(raw)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise ContractError(where, f"{number} is not a finite number", "not_finite")
+    number = _finite(raw, where)
     if not spec.minimum <= number <= spec.maximum:
         raise ContractError(
             where,
@@ -555,17 +550,22 @@ def _health(value: object) -> Health:
 
 
 def _seconds(number: object, where: str) -> float:
-    """A duration: JSON's 1e999 parses to infinity and a huge integer overflows a float;
-    both are refused here (InfluxDB would drop the field without a word)."""
+    """A duration, finite (InfluxDB would drop an infinite one without a word)."""
     if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
         raise ContractError(where, f"{number!r} is not a number of seconds >= 0", "wrong_type")
+    return _finite(number, where)
+
+
+def _finite(number: int | float, where: str) -> float:
+    """As a float, refusing what is not finite: JSON's 1e999 parses to infinity and an
+    integer of 400 digits overflows a float."""
     try:
-        duration = float(number)
+        value = float(number)
     except OverflowError:
-        duration = math.inf
-    if not math.isfinite(duration):
-        raise ContractError(where, f"{number!r} is not a finite number of seconds", "not_finite")
-    return duration
+        value = math.inf
+    if not math.isfinite(value):
+        raise ContractError(where, f"{value} is not a finite number", "not_finite")
+    return value
 
 
 #: The platform's clock, published every few seconds (not retained) so that devices without a

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MqttConfig
@@ -146,3 +147,18 @@ def run_simulated_farm(
     finally:
         fleet.stop()
     return fleet
+
+
+def mounted_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
+    """A real small filesystem of ``size`` (mount's syntax: "1m") at ``mount_point``, for
+    tests of a full disk; skips the test where mounting is not allowed (it needs root)."""
+    mount_point.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)]
+    mounted = subprocess.run(command, capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small disk here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        if subprocess.run(["umount", str(mount_point)]).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=True)

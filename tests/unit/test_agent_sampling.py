@@ -3,10 +3,11 @@ for the shared readings, one per animal, impossible values and failing drivers c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from edge.agent import EdgeAgent
@@ -156,20 +157,28 @@ def test_a_clock_stepped_back_a_day_does_not_stall_sampling(tmp_path: Path) -> N
     agent = make_agent(tmp_path, Fixed(Sample({"rain": 0.2})), interval_s=1)
     clock = SteppedClock(NOW_MS)
     agent.clock = clock
-    stop = threading.Event()
-    running = threading.Thread(target=agent.run, args=(stop,), daemon=True)
-    running.start()  # no broker answers on port 1: readings stay in the outbox
-    try:
+    with sampling(agent):
         wait_until(lambda: agent.stats.taken >= 3)
         clock.offset_ms = -86_400_000  # NTP corrects a clock that ran a day ahead
         taken = agent.stats.taken
         wait_until(lambda: agent.stats.taken >= taken + 3)
-    finally:
-        stop.set()
-        running.join(10)
     stored = Outbox(tmp_path / "outbox.sqlite").next_batch(1000)
     stamps = [contract.decode_telemetry(i.topic, i.payload).ts_ms for i in stored]
     assert stamps[-1] < NOW_MS - 86_000_000, "readings after the step carry the corrected time"
+
+
+@contextlib.contextmanager
+def sampling(agent: EdgeAgent) -> Iterator[None]:
+    """The agent running in a thread, stopped however the block is left. No broker answers on
+    port 1: readings stay in the outbox."""
+    stop = threading.Event()
+    running = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    running.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        running.join(10)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
@@ -194,17 +203,11 @@ def test_the_real_clock_stepped_back_an_hour_while_waiting_keeps_sampling(tmp_pa
     agent = make_agent(tmp_path, Fixed(Sample({"rain": 0.2})), interval_s=0.5)
     clock = SteppableWallClock()
     agent.clock = clock
-    stop = threading.Event()
-    running = threading.Thread(target=agent.run, args=(stop,), daemon=True)
-    running.start()  # no broker answers on port 1: readings stay in the outbox
-    try:
+    with sampling(agent):
         wait_until(lambda: agent.stats.taken >= 2)
         clock.offset_ms = -3_600_000
         taken = agent.stats.taken
         wait_until(lambda: agent.stats.taken >= taken + 3, timeout_s=5)
-    finally:
-        stop.set()
-        running.join(10)
 
 
 def test_a_lost_sequence_mark_resumes_above_the_readings_still_in_the_outbox(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edge.outbox import DISK_RESERVE_BYTES, Outbox, Pending
+from tests.helpers import mounted_tmpfs
 
 MiB = 1024 * 1024
 
@@ -28,19 +28,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def six_mib_disk(tmp_path: Path) -> Iterator[Path]:
     yield from mounted_tmpfs(tmp_path / "disk", "6m")
-
-
-def mounted_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
-    mount_point.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)]
-    mounted = subprocess.run(command, capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small disk here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        if subprocess.run(["umount", str(mount_point)]).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
 
 
 def free_bytes(directory: Path) -> int:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from edge.sequence import SequenceCounter
+from tests.helpers import mounted_tmpfs
 
 ASIDE_NAME = re.compile(r"seq\.corrupt-\d{8}T\d{6}Z")
 
@@ -99,18 +99,8 @@ def test_the_directory_is_synced_after_the_mark_is_renamed_into_place(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB filesystem (a tmpfs; mounting it needs root)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)]
-    mounted = subprocess.run(command, capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small disk here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        if subprocess.run(["umount", str(mount_point)]).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+    """A real 1 MiB filesystem."""
+    yield from mounted_tmpfs(tmp_path / "disk", "1m")
 
 
 def fill_up(path: Path) -> None:
