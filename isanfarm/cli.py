@@ -7,6 +7,7 @@ FastAPI, pydantic or numpy (it has none installed).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -456,6 +457,20 @@ def _add_grafana_commands(commands: argparse._SubParsersAction[argparse.Argument
         "cooperatives in the dashboards' cooperative variable; without it, only 'all farms'",
     )
     push.set_defaults(run=_grafana_push)
+    export = actions.add_parser(
+        "export",
+        help="write the dashboards with the registry's cooperatives into a folder a "
+        "file-provisioned Grafana reads (the compose stack: ISANFARM_GRAFANA_DASHBOARDS)",
+    )
+    export.add_argument("--out", type=Path, required=True, help="the folder to write into")
+    export.add_argument(
+        "--registry",
+        metavar="URL",
+        default=os.environ.get("ISANFARM_DATABASE_URL"),
+        required=os.environ.get("ISANFARM_DATABASE_URL") is None,
+        help="the API's registry (default: $ISANFARM_DATABASE_URL)",
+    )
+    export.set_defaults(run=_grafana_export)
     preview = actions.add_parser(
         "preview", help="PNG per dashboard of its panels' query results (ISANFARM_INFLUX_*)"
     )
@@ -502,6 +517,27 @@ def _grafana_push(args: argparse.Namespace) -> int:
         f"pushed datasources {report.datasources}, dashboards {report.dashboards}, "
         f"{len(report.alert_rules)} alert rules; created: {report.created or 'nothing'}"
     )
+    return 0
+
+
+def _grafana_export(args: argparse.Namespace) -> int:
+    """A Grafana that provisions dashboards from files refuses pushed ones: it gets files."""
+    from isanfarm.dashboards import build
+    from isanfarm.dashboards.cooperatives import with_cooperatives
+    from isanfarm.dashboards.push import PushError
+
+    try:
+        cooperatives = _registry_cooperatives(args.registry)
+    except PushError as exc:
+        print(f"isanfarm grafana export: {exc}", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, dashboard in build.load_dashboards(args.root).items():
+        path = args.out / f"{name}.json"
+        text = json.dumps(with_cooperatives(dashboard, cooperatives), indent=2, ensure_ascii=False)
+        path.write_text(text + "\n", encoding="utf-8")
+        print(path)
+    print(f"{len(cooperatives)} cooperatives listed", file=sys.stderr)
     return 0
 
 

@@ -214,3 +214,25 @@ def test_a_registry_that_cannot_be_read_is_one_clear_error_and_nothing_is_pushed
 
     assert "isanfarm registry migrate" in capsys.readouterr().err
     assert fake.requests == []
+
+
+def test_export_writes_every_dashboard_with_the_cooperatives_for_a_file_provisioned_grafana(
+    tmp_path: Path,
+) -> None:
+    registry = registry_with_members(tmp_path)
+    out = tmp_path / "dashboards"
+    argv = ["grafana", "--root", str(ROOT / "grafana"), "export", "--registry", registry]
+
+    assert cli.main([*argv, "--out", str(out)]) == 0
+
+    committed = build.load_dashboards(ROOT / "grafana")
+    exported = {
+        path.stem: json.loads(path.read_text(encoding="utf-8")) for path in out.glob("*.json")
+    }
+    assert set(exported) == set(committed)
+    for name, dashboard in exported.items():
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        if "cooperative" in variables:
+            texts = [o["text"] for o in variables["cooperative"]["options"]]
+            assert texts == ["ทุกฟาร์ม / all farms", "Korat Tapioca Co-op", "Surin Wagyu"], name
+    assert build.stale(ROOT / "grafana") == [], "the committed files are left as they were"
