@@ -19,6 +19,11 @@ DEFAULT_BASE_DIR = "/sys/bus/w1/devices"
 SENSOR_ID = re.compile(r"28-[0-9a-f]{12}")
 #: The scratchpad's power-on value: the probe lost power or never finished a conversion.
 POWER_ON_RESET_MILLIDEGREES = 85_000
+#: The scratchpad's byte 4 is the configuration register, whose five low bits always read 1
+#: (DS18B20 datasheet, "Configuration Register"). A DATA line shorted to ground reads nine zero
+#: bytes, whose CRC-8 is also zero: the kernel says YES and t=0, a plausible 0.0 degC.
+CONFIG_REGISTER_BYTE = 4
+CONFIG_REGISTER_ONES = 0x1F
 _TEMPERATURE = re.compile(r"t=(-?\d+)\s*$")
 
 
@@ -39,6 +44,7 @@ class Ds18b20Driver:
             )
         self.reading = reading
         self.sensor_id = sensor_id
+        self._found_on_the_bus = sensor_id is None
         self.base_dir = Path(base_dir)
 
     def read(self, ts_ms: int) -> Sequence[Sample]:
@@ -49,6 +55,8 @@ class Ds18b20Driver:
         try:
             text = path.read_text()
         except OSError as exc:
+            if self._found_on_the_bus:
+                self.sensor_id = None  # a probe swapped for a new one is found on the next read
             raise DriverError(
                 f"DS18B20 {sensor_id}: cannot read {path}: {exc.strerror or exc}; "
                 "check the probe's wiring and that it is still listed on the bus"
@@ -97,6 +105,7 @@ def parse_w1_slave(text: str, sensor_id: str) -> float:
         raise DriverError(
             f"DS18B20 {sensor_id}: CRC check failed; check the cable and the 4.7 kOhm pull-up"
         )
+    _check_scratchpad(lines[0], sensor_id)
     match = _TEMPERATURE.search(lines[1])
     if match is None:
         raise DriverError(f"DS18B20 {sensor_id}: no t=<millidegrees> in {lines[1]!r}")
@@ -107,3 +116,19 @@ def parse_w1_slave(text: str, sensor_id: str) -> float:
             "check the supply (VDD to 3.3 V, not parasitic power on a long cable)"
         )
     return millidegrees / 1000
+
+
+def _check_scratchpad(line: str, sensor_id: str) -> None:
+    """The bytes before ``: crc=`` must be a scratchpad the probe can produce."""
+    try:
+        scratchpad = bytes.fromhex(line.split(":", 1)[0])
+    except ValueError:
+        scratchpad = b""
+    if len(scratchpad) != 9:
+        raise DriverError(f"DS18B20 {sensor_id}: no 9-byte scratchpad in {line!r}")
+    if scratchpad[CONFIG_REGISTER_BYTE] & CONFIG_REGISTER_ONES != CONFIG_REGISTER_ONES:
+        raise DriverError(
+            f"DS18B20 {sensor_id}: the scratchpad ({scratchpad.hex(' ')}) is not one a probe "
+            "writes (all zeros: the DATA line is shorted to ground, often water in a cable "
+            "joint); check the cable"
+        )

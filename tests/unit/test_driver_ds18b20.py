@@ -117,3 +117,31 @@ def test_the_registry_builds_it_by_name(bus: Path) -> None:
     driver = load_driver("ds18b20", {"sensor_id": PROBE, "base_dir": str(bus)})
     assert driver.read(TS_MS) == [Sample({"soil_temperature": 19.875})]
     driver.close()
+
+
+def test_a_data_line_shorted_to_ground_is_a_read_error_not_zero_degrees(bus: Path) -> None:
+    """Nine zero bytes have a zero CRC-8: the kernel says YES and t=0."""
+    zeros = "00 00 00 00 00 00 00 00 00"
+    add_probe(bus, PROBE, f"{zeros} : crc=00 YES\n{zeros} t=0\n")
+    with pytest.raises(DriverError, match="shorted to ground"):
+        Ds18b20Driver(sensor_id=PROBE, base_dir=str(bus)).read(TS_MS)
+
+
+def test_a_probe_found_on_the_bus_and_then_replaced_is_found_again(bus: Path) -> None:
+    add_probe(bus, PROBE, w1_slave(27500))
+    driver = Ds18b20Driver(base_dir=str(bus))
+    assert driver.read(TS_MS) == [Sample({"soil_temperature": 27.5})]
+    (bus / PROBE / "w1_slave").unlink()
+    (bus / PROBE).rmdir()
+    add_probe(bus, OTHER_PROBE, w1_slave(26000))
+    with pytest.raises(DriverError, match=PROBE):
+        driver.read(TS_MS)  # the read that finds the old probe gone
+    assert driver.read(TS_MS) == [Sample({"soil_temperature": 26.0})]
+
+
+def test_a_configured_probe_that_is_gone_is_not_swapped_for_another(bus: Path) -> None:
+    add_probe(bus, OTHER_PROBE, w1_slave(26000))
+    driver = Ds18b20Driver(sensor_id=PROBE, base_dir=str(bus))
+    for _ in range(2):
+        with pytest.raises(DriverError, match=PROBE):
+            driver.read(TS_MS)
