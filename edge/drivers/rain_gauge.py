@@ -15,6 +15,10 @@ from typing import Any, TypeGuard
 from edge.drivers.base import DriverError, Sample
 
 READING = "rain"
+#: A tip closes the reed switch for a fraction of a second as the magnet swings past. Closed
+#: for longer, the bucket is stuck or the cable shorted, and the gauge would report dry days
+#: (DOMAIN.md: a clogged gauge shows as zero rain).
+STUCK_AFTER_S = 30.0
 
 
 class RainGaugeDriver:
@@ -28,9 +32,16 @@ class RainGaugeDriver:
         pull_up: bool = True,
         reading: str = READING,
         pin_factory: Any = None,
+        stuck_after_s: float = STUCK_AFTER_S,
     ) -> None:
         pin = _check_options(pin, mm_per_tip, bounce_s, pull_up, reading)
+        if not (_is_number(stuck_after_s) and stuck_after_s > 0):
+            raise ValueError(
+                f"[driver] stuck_after_s must be a number > 0, got {stuck_after_s!r}: the "
+                f"seconds a closed switch means a stuck bucket, e.g. {STUCK_AFTER_S:g}"
+            )
         self.pin, self.mm_per_tip = pin, float(mm_per_tip)
+        self.stuck_after_s = float(stuck_after_s)
         self._lock = threading.Lock()
         self._tips = 0
         self._button = _open_button(pin, float(bounce_s), pull_up, pin_factory)
@@ -41,6 +52,15 @@ class RainGaugeDriver:
             self._tips += 1
 
     def read(self, ts_ms: int) -> Sequence[Sample]:
+        """Raises DriverError while the switch is stuck closed; the tips counted meanwhile
+        are kept and reported by the first read after it opens."""
+        closed_s = self._button.active_time or 0.0
+        if closed_s > self.stuck_after_s:
+            raise DriverError(
+                f"rain gauge on GPIO {self.pin}: the switch has been closed for {closed_s:.0f} s "
+                "(a tip closes it for a moment): the bucket is stuck or the cable is shorted; "
+                "clean the funnel and check the wiring"
+            )
         with self._lock:
             tips, self._tips = self._tips, 0
         return [Sample({READING: tips * self.mm_per_tip})]

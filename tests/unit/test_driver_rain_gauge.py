@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,6 +124,7 @@ def test_close_releases_the_pin_for_the_next_driver(factory: MockFactory) -> Non
         ({"pin": PIN, "bounce_s": False}, "bounce_s"),
         ({"pin": PIN, "pull_up": "yes"}, "pull_up"),
         ({"pin": PIN, "reading": "soil_moisture_10cm"}, "reading"),
+        ({"pin": PIN, "stuck_after_s": 0}, "stuck_after_s"),
     ],
 )
 def test_bad_options_are_refused_naming_the_option(
@@ -136,4 +138,17 @@ def test_the_registry_builds_it_by_name(factory: MockFactory) -> None:
     driver = load_driver("rain_gauge", {"pin": PIN, "pin_factory": factory})
     tip(factory.pin(PIN), 5)
     assert rain(driver.read(TS_MS)) == pytest.approx(5 * 0.2)
+    driver.close()
+
+
+def test_a_switch_stuck_closed_is_a_read_error_not_a_dry_interval(factory: MockFactory) -> None:
+    """A clogged or jammed gauge used to report 0 mm, which reads like a dry day."""
+    driver = RainGaugeDriver(pin=PIN, pin_factory=factory, stuck_after_s=0.1)
+    tip(factory.pin(PIN), 2)
+    factory.pin(PIN).drive_low()  # the third tip, and the bucket jams
+    time.sleep(0.2)
+    with pytest.raises(DriverError, match="GPIO 17: the switch has been closed"):
+        driver.read(TS_MS)
+    factory.pin(PIN).drive_high()
+    assert rain(driver.read(TS_MS + 600_000)) == pytest.approx(3 * 0.2), "no tip is lost"
     driver.close()
