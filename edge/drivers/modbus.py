@@ -7,6 +7,16 @@ reading, where its value sits and how to decode it (``value = raw * scale + offs
 Addresses are the zero-based addresses on the wire. A datasheet that lists "40001" or
 "30001" style numbers means holding or input address 0 for those.
 
+A probe that cannot measure often says so with a code in the register (0xFFFF, 0x7FFF...)
+which would decode as a plausible number (-0.1 °C); ``error_values`` lists a register's codes
+from its datasheet so that they fail the read instead. There are no defaults: codes differ
+between probes, and 0xFFFF is a real reading for some.
+
+Each device (unit id) is one driver; drivers on one serial port share one client and take turns
+(see ``edge.drivers.modbus_line``). RTU frames carry no transaction id, so a late answer is
+indistinguishable from the answer to the next request: RTU requests are never retried, and after
+a timeout or an error the read stops and the line is flushed and closed.
+
 pymodbus is imported here only, so gateways without Modbus never need it. Registers are
 decoded with ``struct`` rather than pymodbus's helpers, whose signatures changed between 3.x
 releases.
@@ -17,9 +27,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from edge.drivers.base import DriverError, Sample, check_reading_name
+from edge.drivers.modbus_line import (
+    LineSettings,
+    ModbusLink,
+    claim_serial_link,
+    release_serial_link,
+)
 
 if TYPE_CHECKING:
     from pymodbus.client import ModbusBaseSyncClient
@@ -37,7 +54,7 @@ DATA_TYPES: Mapping[str, tuple[str, int]] = {
 WORD_ORDERS = ("big", "little")
 PARITIES = ("N", "E", "O")
 _REGISTER_KEYS = frozenset(
-    {"reading", "address", "kind", "data_type", "scale", "offset", "word_order"}
+    {"reading", "address", "kind", "data_type", "scale", "offset", "word_order", "error_values"}
 )
 
 
@@ -52,10 +69,16 @@ class Register:
     scale: float = 1.0
     offset: float = 0.0
     word_order: str = "big"
+    #: Raw values (the register, or both as one unsigned number) that mean "sensor fault".
+    error_values: tuple[int, ...] = ()
 
     @property
     def count(self) -> int:
         return DATA_TYPES[self.data_type][1]
+
+    @property
+    def location(self) -> str:
+        return f"{self.reading} ({self.kind} register {self.address})"
 
 
 class ModbusDriver:
@@ -90,7 +113,7 @@ class ModbusDriver:
         self.parity, self.stopbits = parity, stopbits
         self.unit, self.timeout_s = unit, float(timeout_s)
         self.registers = parse_registers(registers)
-        self._client: ModbusBaseSyncClient | None = None
+        self._link: ModbusLink | None = self._claim_link()
 
     @property
     def endpoint(self) -> str:
@@ -99,56 +122,72 @@ class ModbusDriver:
         return f"Modbus RTU {self.serial_port} unit {self.unit}"
 
     def read(self, ts_ms: int) -> Sequence[Sample]:
-        client = self._connected_client()
-        return [Sample({r.reading: self._read_register(client, r) for r in self.registers})]
+        if self._link is None:  # read again after close()
+            self._link = self._claim_link()
+        with self._link.lock:
+            words = self._read_words(self._link)
+        return [
+            Sample({reg.reading: self._value(reg, words[reg.reading]) for reg in self.registers})
+        ]
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._link is None:
+            return
+        if self.transport == "rtu":
+            assert self.serial_port is not None
+            release_serial_link(self.serial_port, self)
+        else:
+            with self._link.lock:
+                self._link.reset()
+        self._link = None
 
-    def _connected_client(self) -> ModbusBaseSyncClient:
-        if self._client is None:
-            self._client = self._new_client()
-        if not self._client.connect():
-            self.close()
+    def _claim_link(self) -> ModbusLink:
+        """A TCP device gets its own connection; an RTU device shares its port's client."""
+        if self.transport == "tcp":
+            assert self.host is not None
+            return ModbusLink(partial(_tcp_client, self.host, self.port, self.timeout_s))
+        assert self.serial_port is not None
+        settings = LineSettings(self.baudrate, self.parity, self.stopbits, self.timeout_s)
+        readings = ", ".join(reg.reading for reg in self.registers)
+        return claim_serial_link(
+            self.serial_port,
+            settings,
+            user=self,
+            user_name=f"{self.endpoint} ({readings})",
+            open_client=partial(_serial_client, self.serial_port, settings, self.endpoint),
+        )
+
+    def _read_words(self, link: ModbusLink) -> dict[str, list[int]]:
+        """Every register's raw words, by reading; on any failure, DriverError and a reset link.
+
+        After a timeout the device may still answer, and an RTU answer names no request: any
+        further request in this read could be paired with it. So the first failure ends the
+        read, and the line is flushed and closed before anyone uses it again.
+        """
+        client = link.connected_client()
+        if client is None:
             fix = (
                 "check that the device is powered and reachable, and host and port"
                 if self.transport == "tcp"
                 else "check serial_port and that no other program holds it open"
             )
             raise DriverError(f"{self.endpoint}: cannot connect; {fix}")
-        return self._client
-
-    def _new_client(self) -> ModbusBaseSyncClient:
-        from pymodbus.client import ModbusSerialClient, ModbusTcpClient
-
-        if self.transport == "tcp":
-            assert self.host is not None
-            return ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s)
-        assert self.serial_port is not None
         try:
-            return ModbusSerialClient(
-                self.serial_port,
-                baudrate=self.baudrate,
-                parity=self.parity,
-                stopbits=self.stopbits,
-                timeout=self.timeout_s,
-            )
-        except RuntimeError as exc:  # pyserial is missing
-            raise DriverError(f"{self.endpoint}: {exc}; install isanfarm[pi]") from None
+            return {reg.reading: self._request(client, reg) for reg in self.registers}
+        except DriverError:
+            link.reset()
+            raise
 
-    def _read_register(self, client: ModbusBaseSyncClient, reg: Register) -> float:
+    def _request(self, client: ModbusBaseSyncClient, reg: Register) -> list[int]:
         from pymodbus.exceptions import ModbusException
 
-        where = f"{self.endpoint}: {reg.reading} ({reg.kind} register {reg.address})"
+        where = f"{self.endpoint}: {reg.location}"
         call = (
             client.read_holding_registers if reg.kind == "holding" else client.read_input_registers
         )
         try:
             response = call(reg.address, count=reg.count, device_id=self.unit)
         except (ModbusException, OSError) as exc:
-            self.close()  # the link is in an unknown state: start afresh on the next read
             raise DriverError(
                 f"{where}: {exc}; check the cable, the unit id and timeout_s"
             ) from None
@@ -157,13 +196,51 @@ class ModbusDriver:
                 f"{where}: the device answered with an error ({response}); check the address "
                 "and kind against its register map"
             )
-        try:
-            raw = decode_registers(response.registers, reg.data_type, reg.word_order)
-        except ValueError as exc:
+        if len(response.registers) != reg.count:
             raise DriverError(
-                f"{where}: {exc}; check the address, kind and data_type against its register map"
-            ) from None
-        return raw * reg.scale + reg.offset
+                f"{where}: a {reg.data_type} needs {reg.count} register(s), the device sent "
+                f"{len(response.registers)}; check the address, kind and data_type against its "
+                "register map"
+            )
+        return list(response.registers)
+
+    def _value(self, reg: Register, words: Sequence[int]) -> float:
+        code = raw_value(words, reg.word_order)
+        if code in reg.error_values:
+            raise DriverError(
+                f"{self.endpoint}: {reg.location} holds {code} (0x{code:0{4 * len(words)}X}), "
+                "which its error_values list as a sensor fault code; check the probe's wiring "
+                "and placement against its datasheet"
+            )
+        return decode_registers(words, reg.data_type, reg.word_order) * reg.scale + reg.offset
+
+
+def _tcp_client(host: str, port: int, timeout_s: float) -> ModbusBaseSyncClient:
+    from pymodbus.client import ModbusTcpClient
+
+    return ModbusTcpClient(host, port=port, timeout=timeout_s)
+
+
+def _serial_client(port: str, settings: LineSettings, endpoint: str) -> ModbusBaseSyncClient:
+    """A client that never retries: a retry on RTU pairs the late answer with the next request."""
+    from pymodbus.client import ModbusSerialClient
+
+    try:
+        return ModbusSerialClient(
+            port,
+            baudrate=settings.baudrate,
+            parity=settings.parity,
+            stopbits=settings.stopbits,
+            timeout=settings.timeout_s,
+            retries=0,
+        )
+    except RuntimeError as exc:  # pyserial is missing
+        raise DriverError(f"{endpoint}: {exc}; install isanfarm[pi]") from None
+
+
+def raw_value(words: Sequence[int], word_order: str = "big") -> int:
+    """The registers as one unsigned number, as ``error_values`` lists them (0xFFFF = 65535)."""
+    return int.from_bytes(_ordered_bytes(words, word_order), "big")
 
 
 def decode_registers(words: Sequence[int], data_type: str, word_order: str = "big") -> float:
@@ -171,9 +248,13 @@ def decode_registers(words: Sequence[int], data_type: str, word_order: str = "bi
     fmt, count = DATA_TYPES[data_type]
     if len(words) != count:
         raise ValueError(f"{data_type} needs {count} register(s), the device sent {len(words)}")
-    ordered = list(reversed(words)) if word_order == "little" else list(words)
-    value: float = struct.unpack(fmt, b"".join(w.to_bytes(2, "big") for w in ordered))[0]
+    value: float = struct.unpack(fmt, _ordered_bytes(words, word_order))[0]
     return value
+
+
+def _ordered_bytes(words: Sequence[int], word_order: str) -> bytes:
+    ordered = list(reversed(words)) if word_order == "little" else list(words)
+    return b"".join(w.to_bytes(2, "big") for w in ordered)
 
 
 def parse_registers(tables: object) -> tuple[Register, ...]:
@@ -208,7 +289,10 @@ def _register(number: int, table: object) -> Register:
             f"{where}: {missing[0]!r} is required: give reading, address, kind and data_type "
             "for every register"
         )
-    register = Register(**table)
+    fields = dict(table)
+    if isinstance(fields.get("error_values"), list | tuple):
+        fields["error_values"] = tuple(fields["error_values"])
+    register = Register(**fields)
     _check_register(where, register)
     return register
 
@@ -230,6 +314,22 @@ def _check_register(where: str, reg: Register) -> None:
     for name, number in (("scale", reg.scale), ("offset", reg.offset)):
         if not _is_number(number):
             raise ValueError(f"{where}: {name} must be a number, got {number!r}")
+    _check_error_values(where, reg)
+
+
+def _check_error_values(where: str, reg: Register) -> None:
+    """Codes are raw unsigned values, so a typo like -1 or 0xFFFF on a 32-bit register shows."""
+    highest = 2 ** (16 * reg.count) - 1
+    codes = reg.error_values
+    if not isinstance(codes, tuple) or any(
+        isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= highest
+        for code in codes
+    ):
+        raise ValueError(
+            f"{where}: error_values must be a list of raw register values in 0..{highest} "
+            f"for a {reg.data_type} (e.g. [65535, 32767] from the probe's datasheet), "
+            f"got {codes!r}"
+        )
 
 
 def _check_tcp(host: object, port: object) -> None:

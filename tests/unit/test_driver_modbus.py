@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import itertools
+import os
+import select
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import tty
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -17,7 +22,9 @@ from pymodbus.datastore import (
     ModbusSequentialDataBlock,
     ModbusServerContext,
 )
+from pymodbus.framer.rtu import FramerRTU
 from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator.simcore import SimCore
 
 from edge.drivers import load_driver
 from edge.drivers.base import DriverError, Sample
@@ -246,6 +253,10 @@ def rain_register(**changes: Any) -> list[dict[str, Any]]:
         ({"registers": rain_register(data_type="float64")}, "data_type 'float64'"),
         ({"registers": rain_register(word_order="middle")}, "word_order 'middle'"),
         ({"registers": rain_register(scale="10")}, "scale must be"),
+        ({"registers": rain_register(error_values=65535)}, "error_values must be a list"),
+        ({"registers": rain_register(error_values=[70000])}, r"error_values .* 0\.\.65535"),
+        ({"registers": rain_register(error_values=[-1])}, "error_values must be"),
+        ({"registers": rain_register(error_values=[True])}, "error_values must be"),
         ({"registers": rain_register(unit=2)}, "unknown key 'unit'"),
         (
             {"registers": rain_register() + rain_register(address=1)},
@@ -264,3 +275,292 @@ def test_the_registry_builds_it_by_name(server: ModbusServer) -> None:
     driver = load_driver("modbus", options)
     assert driver.read(TS_MS) == [Sample({"solar_radiation": SOLAR_W_M2})]
     driver.close()
+
+
+# A slow RS-485 device: RTU frames carry no transaction id, so a late answer looks exactly like
+# the answer to whatever was asked next.
+
+SOIL_HOLDING = [150, 285, 412]
+SOIL_REGISTERS: list[dict[str, Any]] = [
+    {"reading": reading, "address": address, "kind": "holding", "data_type": "uint16", "scale": 0.1}
+    for address, reading in enumerate(
+        ["soil_moisture_10cm", "soil_temperature", "soil_moisture_30cm"]
+    )
+]
+SOIL_VALUES = {"soil_moisture_10cm": 15.0, "soil_temperature": 28.5, "soil_moisture_30cm": 41.2}
+RTU_TIMEOUT_S = 0.4
+
+
+def answer_late(monkeypatch: pytest.MonkeyPatch, delay_s: float, times: int | None = None) -> None:
+    """Make pymodbus's server answer ``delay_s`` late: the first ``times`` requests, or all.
+
+    The delay blocks the server's event loop, as a device's single busy thread would: requests
+    queue up and are answered in order, each one late.
+    """
+    original = SimCore.async_getValues
+    served = itertools.count()
+
+    async def late(self: SimCore, *args: Any, **kwargs: Any) -> Any:
+        if times is None or next(served) < times:
+            time.sleep(delay_s)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SimCore, "async_getValues", late)
+
+
+@pytest.fixture
+def rtu_server() -> Iterator[ModbusServer]:
+    running = ModbusServer(SOIL_HOLDING, [0], FramerType.RTU)
+    running.start()
+    yield running
+    running.stop()
+
+
+def soil_probe(server: ModbusServer) -> ModbusDriver:
+    # pyserial's socket:// URL stands in for the RS-485 adapter; the frames are real RTU.
+    return ModbusDriver(
+        SOIL_REGISTERS,
+        transport="rtu",
+        serial_port=f"socket://127.0.0.1:{server.port}",
+        baudrate=115200,
+        timeout_s=RTU_TIMEOUT_S,
+    )
+
+
+def test_a_device_answering_after_the_timeout_fails_each_read_without_retrying(
+    monkeypatch: pytest.MonkeyPatch, rtu_server: ModbusServer
+) -> None:
+    answer_late(monkeypatch, delay_s=1.5 * RTU_TIMEOUT_S)
+    driver = soil_probe(rtu_server)
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            # A late answer must never come back as the next register's value.
+            with pytest.raises(DriverError, match=r"soil_moisture_10cm \(holding register 0\)"):
+                driver.read(TS_MS)
+            assert time.monotonic() - started < 2 * RTU_TIMEOUT_S, "a retry was sent"
+    finally:
+        driver.close()
+
+
+def test_after_one_late_answer_the_next_read_puts_every_value_under_its_own_name(
+    monkeypatch: pytest.MonkeyPatch, rtu_server: ModbusServer
+) -> None:
+    delay_s = 1.5 * RTU_TIMEOUT_S
+    answer_late(monkeypatch, delay_s, times=1)
+    driver = soil_probe(rtu_server)
+    try:
+        with pytest.raises(DriverError, match="soil_moisture_10cm"):
+            driver.read(TS_MS)
+        time.sleep(delay_s)  # the late answer has now been sent, to a connection given up on
+        [sample] = driver.read(TS_MS)
+        assert sample.values == pytest.approx(SOIL_VALUES)
+    finally:
+        driver.close()
+
+
+# Several devices on one RS-485 adapter: one [[sensors]] table, one driver, per unit id.
+
+
+class RtuLine:
+    """A pseudo-terminal standing in for an RS-485 adapter, with devices answering on it.
+
+    pyserial opens the pty's path like /dev/ttyUSB0 (exclusively, as pymodbus asks); a thread
+    on the other end answers read requests for each unit in ``units`` from its registers.
+    """
+
+    def __init__(self, units: Mapping[int, Sequence[int]]) -> None:
+        self.units = units
+        self._device_end, self._adapter_end = os.openpty()
+        tty.setraw(self._adapter_end)
+        self.port = os.ttyname(self._adapter_end)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._answer_requests, daemon=True)
+        self._thread.start()
+
+    def _answer_requests(self) -> None:
+        received = b""
+        while not self._stopped.is_set():
+            if not select.select([self._device_end], [], [], 0.05)[0]:
+                continue
+            received += os.read(self._device_end, 256)
+            while len(received) >= 8:  # a read request is 8 bytes
+                request, received = received[:8], received[8:]
+                os.write(self._device_end, self._reply(request))
+
+    def _reply(self, request: bytes) -> bytes:
+        unit, function, address, count = struct.unpack(">BBHH", request[:6])
+        registers = self.units[unit][address : address + count]
+        frame = struct.pack(f">BBB{count}H", unit, function, 2 * count, *registers)
+        return frame + FramerRTU.compute_CRC(frame).to_bytes(2, "big")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        os.close(self._device_end)
+        os.close(self._adapter_end)
+
+
+@pytest.fixture
+def rs485() -> Iterator[RtuLine]:
+    line = RtuLine({1: [153], 2: [287]})
+    yield line
+    line.stop()
+
+
+def device_on(port: str, unit: int, reading: str, **settings: Any) -> ModbusDriver:
+    register = {"reading": reading, "address": 0, "kind": "holding", "data_type": "uint16"}
+    return ModbusDriver(
+        [register | {"scale": 0.1}],
+        transport="rtu",
+        serial_port=port,
+        unit=unit,
+        timeout_s=0.5,
+        **settings,
+    )
+
+
+def test_two_devices_on_one_serial_port_are_both_read_every_time(rs485: RtuLine) -> None:
+    probe = device_on(rs485.port, 1, "soil_moisture_10cm")
+    station = device_on(rs485.port, 2, "air_temperature")
+    try:
+        for _ in range(3):
+            assert probe.read(TS_MS)[0].values == pytest.approx({"soil_moisture_10cm": 15.3})
+            assert station.read(TS_MS)[0].values == pytest.approx({"air_temperature": 28.7})
+        probe.close()
+        assert station.read(TS_MS)[0].values == pytest.approx({"air_temperature": 28.7})
+    finally:
+        probe.close()
+        station.close()
+
+
+def test_reads_from_two_threads_on_one_port_take_turns(rs485: RtuLine) -> None:
+    drivers = {
+        "soil_moisture_10cm": device_on(rs485.port, 1, "soil_moisture_10cm"),
+        "air_temperature": device_on(rs485.port, 2, "air_temperature"),
+    }
+    expected = {"soil_moisture_10cm": 15.3, "air_temperature": 28.7}
+    wrong: list[object] = []
+
+    def read_often(reading: str) -> None:
+        for _ in range(10):
+            try:
+                values = drivers[reading].read(TS_MS)[0].values
+            except DriverError as exc:
+                wrong.append(exc)
+                continue
+            if values != pytest.approx({reading: expected[reading]}):
+                wrong.append(values)
+
+    threads = [threading.Thread(target=read_often, args=(reading,)) for reading in drivers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+    finally:
+        for driver in drivers.values():
+            driver.close()
+    assert wrong == []
+
+
+def is_free(port: str) -> bool:
+    """Whether the port could be opened exclusively, as pyserial does it (an flock)."""
+    handle = os.open(port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(handle)
+    return True
+
+
+def test_the_port_is_released_when_the_last_device_on_it_closes(rs485: RtuLine) -> None:
+    probe = device_on(rs485.port, 1, "soil_moisture_10cm")
+    station = device_on(rs485.port, 2, "air_temperature")
+    probe.read(TS_MS)
+    station.read(TS_MS)
+    probe.close()
+    assert not is_free(rs485.port), "the station's driver no longer holds the port"
+    station.close()
+    assert is_free(rs485.port)
+    # Nor are the old settings kept: the port is free for a device on another baud rate.
+    device_on(rs485.port, 1, "soil_moisture_10cm", baudrate=19200).close()
+
+
+def test_settings_that_conflict_on_one_port_are_refused_naming_both_devices() -> None:
+    port = "/dev/ttyUSB-isanfarm-test"  # never opened: the check happens at start-up
+    probe = device_on(port, 1, "soil_moisture_10cm", baudrate=9600)
+    try:
+        with pytest.raises(
+            ValueError,
+            match=r"unit 2 \(air_temperature\) and .* unit 1 \(soil_moisture_10cm\) share the "
+            r"port but not its settings \(baudrate 19200 vs 9600; parity 'E' vs 'N'\)",
+        ):
+            device_on(port, 2, "air_temperature", baudrate=19200, parity="E")
+    finally:
+        probe.close()
+
+
+# Sensor error codes: a probe that cannot measure puts a code in the register.
+
+ERROR_CODES = [0xFFFF, 0x7FFF, 0x8000]
+
+
+@pytest.fixture
+def faulty_probe() -> Iterator[ModbusServer]:
+    running = ModbusServer([*ERROR_CODES, 285, 0x0000, 0x7FC0], [0], FramerType.SOCKET)
+    running.start()
+    yield running
+    running.stop()
+
+
+REGISTERS_WITH_MOISTURE: list[dict[str, Any]] = [
+    {"reading": "soil_moisture_10cm", "address": 3, "kind": "holding", "data_type": "uint16"}
+]
+
+
+def soil_temperature_at(address: int, **options: Any) -> list[dict[str, Any]]:
+    register = {"reading": "soil_temperature", "address": address, "kind": "holding"}
+    return [register | {"data_type": "int16", "scale": 0.1} | options]
+
+
+@pytest.mark.parametrize(("address", "code"), list(enumerate(ERROR_CODES)))
+def test_a_register_holding_one_of_its_error_values_fails_the_read_naming_code_and_device(
+    faulty_probe: ModbusServer, address: int, code: int
+) -> None:
+    registers = soil_temperature_at(address, error_values=ERROR_CODES)
+    driver = tcp_driver(faulty_probe.port, REGISTERS_WITH_MOISTURE + registers)
+    try:
+        with pytest.raises(
+            DriverError,
+            match=f"unit 1: soil_temperature \\(holding register {address}\\) holds {code} "
+            f"\\(0x{code:04X}\\), which its error_values list",
+        ):
+            driver.read(TS_MS)
+    finally:
+        driver.close()
+
+
+def test_a_value_not_listed_in_error_values_is_read_as_a_number(faulty_probe: ModbusServer) -> None:
+    # No codes are assumed: for some probes 0xFFFF is a real reading (-0.1 °C here).
+    driver = tcp_driver(faulty_probe.port, soil_temperature_at(0, error_values=[32767]))
+    try:
+        assert driver.read(TS_MS)[0].values == pytest.approx({"soil_temperature": -0.1})
+    finally:
+        driver.close()
+
+
+def test_a_32_bit_error_value_is_both_registers_as_one_number_in_word_order(
+    faulty_probe: ModbusServer,
+) -> None:
+    nan_code = 0x7FC00000  # a float32 quiet NaN, low word first at addresses 4 and 5
+    register = {"reading": "solar_radiation", "address": 4, "kind": "holding"}
+    options = {"data_type": "float32", "word_order": "little", "error_values": [nan_code]}
+    driver = tcp_driver(faulty_probe.port, [register | options])
+    try:
+        with pytest.raises(DriverError, match=f"holds {nan_code} \\(0x7FC00000\\)"):
+            driver.read(TS_MS)
+    finally:
+        driver.close()
