@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from edge.agent import EdgeAgent
 from edge.clock import Clock, WallClock
 from edge.clock_health import ClockHealth, TrustedClockHealth
-from edge.config import EdgeConfig
+from edge.config import EdgeConfig, SensorConfig
 from edge.drivers import Driver, load_driver
 
 
@@ -31,13 +33,22 @@ def build_drivers(config: EdgeConfig) -> list[Driver]:
     """Construct every configured driver; a bad option fails here, before anything runs."""
     drivers: list[Driver] = []
     try:
-        for sensor in config.sensors:
-            drivers.append(load_driver(sensor.driver, sensor.options))
+        for number, sensor in enumerate(config.sensors):
+            drivers.append(load_driver(sensor.driver, _with_state(sensor, number, config)))
     except Exception:
         for driver in drivers:
             driver.close()
         raise
     return drivers
+
+
+def _with_state(sensor: SensorConfig, number: int, config: EdgeConfig) -> dict[str, Any]:
+    """A rain gauge keeps the tips counted since its last read across a restart, in the
+    agent's state directory (one file per ``[[sensors]]`` table)."""
+    options = dict(sensor.options)
+    if sensor.driver == "rain_gauge":
+        options.setdefault("state_file", str(config.state_dir / f"rain-gauge-{number}.tips"))
+    return options
 
 
 def build_agent(config: EdgeConfig) -> EdgeAgent:

@@ -3,16 +3,23 @@
 Tips arrive on gpiozero's callback thread at any time, while the agent reads on its own
 schedule, so tips are counted under a lock and each read hands over the rain since the previous
 read. Counting starts when the driver is built: rain that falls before the first read is not
-lost. gpiozero is imported here only, so gateways without a gauge never need it.
+lost. Tips counted since the last read when the agent stops (an upgrade, a reboot) are kept in
+``state_file`` and handed over by the first read after the restart. gpiozero is imported here
+only, so gateways without a gauge never need it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeGuard
 
 from edge.drivers.base import DriverError, Sample
+
+log = logging.getLogger(__name__)
 
 READING = "rain"
 #: A tip closes the reed switch for a fraction of a second as the magnet swings past. Closed
@@ -33,6 +40,7 @@ class RainGaugeDriver:
         reading: str = READING,
         pin_factory: Any = None,
         stuck_after_s: float = STUCK_AFTER_S,
+        state_file: str | None = None,
     ) -> None:
         pin = _check_options(pin, mm_per_tip, bounce_s, pull_up, reading)
         if not (_is_number(stuck_after_s) and stuck_after_s > 0):
@@ -43,7 +51,8 @@ class RainGaugeDriver:
         self.pin, self.mm_per_tip = pin, float(mm_per_tip)
         self.stuck_after_s = float(stuck_after_s)
         self._lock = threading.Lock()
-        self._tips = 0
+        self._state_file = None if state_file is None else Path(state_file)
+        self._tips = self._tips_kept_at_stop()
         self._button = _open_button(pin, float(bounce_s), pull_up, pin_factory)
         self._button.when_activated = self._count_tip
 
@@ -67,6 +76,50 @@ class RainGaugeDriver:
 
     def close(self) -> None:
         self._button.close()
+        with self._lock:
+            tips, self._tips = self._tips, 0
+        if self._state_file is not None and tips:
+            self._keep_tips(self._state_file, tips)
+
+    def _tips_kept_at_stop(self) -> int:
+        """The tips the previous run counted after its last read (0 if none or unreadable),
+        taken out of the file so that they are handed over once."""
+        if self._state_file is None:
+            return 0
+        try:
+            text = self._state_file.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.error("rain gauge on GPIO %s: cannot read %s (%s)", self.pin, self._state_file, exc)
+            return 0
+        self._state_file.unlink(missing_ok=True)
+        if not text.isdigit():
+            log.error(
+                "rain gauge on GPIO %s: %s holds %r, not a tip count; ignored",
+                self.pin,
+                self._state_file,
+                text[:40],
+            )
+            return 0
+        return int(text)
+
+    def _keep_tips(self, path: Path, tips: int) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write(f"{tips}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            log.error(
+                "rain gauge on GPIO %s: %d tip(s) since the last read are lost: cannot write "
+                "%s (%s)",
+                self.pin,
+                tips,
+                path,
+                exc,
+            )
 
 
 def _check_options(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from edge.config import DeviceConfig, EdgeConfig, MqttConfig, SensorConfig
 from edge.drivers import load_driver
 from edge.drivers.base import DriverError, Sample
 from edge.drivers.rain_gauge import RainGaugeDriver
+from edge.runner import build_drivers
 
 PIN = 17
 TS_MS = 1_764_115_200_000
@@ -152,3 +155,46 @@ def test_a_switch_stuck_closed_is_a_read_error_not_a_dry_interval(factory: MockF
     factory.pin(PIN).drive_high()
     assert rain(driver.read(TS_MS + 600_000)) == pytest.approx(3 * 0.2), "no tip is lost"
     driver.close()
+
+
+def test_tips_since_the_last_read_survive_a_restart_once(
+    factory: MockFactory, tmp_path: Path
+) -> None:
+    """An upgrade or a reboot between two intervals lost the rain counted meanwhile."""
+    state = tmp_path / "rain-gauge-0.tips"
+    first = RainGaugeDriver(pin=PIN, pin_factory=factory, state_file=str(state))
+    tip(factory.pin(PIN), 3)
+    first.close()  # the agent stops before its next read
+
+    second = RainGaugeDriver(pin=PIN, pin_factory=factory, state_file=str(state))
+    tip(factory.pin(PIN), 1)
+    assert rain(second.read(TS_MS)) == pytest.approx(4 * 0.2)
+    assert rain(second.read(TS_MS + 600_000)) == 0.0
+    second.close()
+    assert not state.exists(), "nothing was pending at the second stop"
+
+
+def test_a_damaged_tips_file_is_ignored_and_said(
+    factory: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "rain-gauge-0.tips"
+    state.write_text("\x00garbage")
+    driver = RainGaugeDriver(pin=PIN, pin_factory=factory, state_file=str(state))
+    assert rain(driver.read(TS_MS)) == 0.0
+    assert "not a tip count" in caplog.text
+    driver.close()
+
+
+def test_the_agent_gives_each_gauge_a_tips_file_in_its_state_dir(
+    factory: MockFactory, tmp_path: Path
+) -> None:
+    config = EdgeConfig(
+        device=DeviceConfig("korat-001", "f01-node", "field-01", 600),
+        mqtt=MqttConfig(),
+        state_dir=tmp_path,
+        sensors=(SensorConfig("rain_gauge", {"pin": PIN, "pin_factory": factory}),),
+    )
+    [driver] = build_drivers(config)
+    tip(factory.pin(PIN), 2)
+    driver.close()
+    assert (tmp_path / "rain-gauge-0.tips").read_text() == "2\n"
