@@ -51,6 +51,8 @@ DATA_TYPES: Mapping[str, tuple[str, int]] = {
     "uint32": (">I", 2),
     "float32": (">f", 2),
 }
+#: The smallest positive normal float32: anything closer to zero is subnormal.
+FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
 WORD_ORDERS = ("big", "little")
 PARITIES = ("N", "E", "O")
 _REGISTER_KEYS = frozenset(
@@ -212,7 +214,16 @@ class ModbusDriver:
                 "which its error_values list as a sensor fault code; check the probe's wiring "
                 "and placement against its datasheet"
             )
-        return decode_registers(words, reg.data_type, reg.word_order) * reg.scale + reg.offset
+        value = decode_registers(words, reg.data_type, reg.word_order)
+        if reg.data_type == "float32" and 0 < abs(value) < FLOAT32_SMALLEST_NORMAL:
+            # No sensor reports 1e-38 of anything: this is a real value read with its two
+            # words swapped (28.5 read low word first is 2.4e-41), which would pass as ~0.
+            raise DriverError(
+                f"{self.endpoint}: {reg.location} decodes to {value:g}, a float32 no sensor "
+                f"sends; the word order is probably wrong: try word_order = "
+                f'"{"big" if reg.word_order == "little" else "little"}"'
+            )
+        return value * reg.scale + reg.offset
 
 
 def _tcp_client(host: str, port: int, timeout_s: float) -> ModbusBaseSyncClient:

@@ -564,3 +564,19 @@ def test_a_32_bit_error_value_is_both_registers_as_one_number_in_word_order(
             driver.read(TS_MS)
     finally:
         driver.close()
+
+
+def test_a_float32_read_with_its_words_swapped_into_a_subnormal_fails_the_read() -> None:
+    """28.5 stored low word first and read high word first is 2.4e-41, which passed as 0 °C.
+    Only some swaps land there (a low word under 0x0080); others give ordinary wrong numbers,
+    which only the right word_order cures."""
+    running = ModbusServer([*words(">f", 28.5, "little")], [0], FramerType.SOCKET)
+    running.start()
+    register = {"reading": "air_temperature", "address": 0, "kind": "holding"}
+    driver = tcp_driver(running.port, [register | {"data_type": "float32"}])
+    try:
+        with pytest.raises(DriverError, match="word order is probably wrong: try word_order"):
+            driver.read(TS_MS)
+    finally:
+        driver.close()
+        running.stop()
