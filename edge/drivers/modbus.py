@@ -24,6 +24,7 @@ releases.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from pymodbus.client import ModbusBaseSyncClient
 
 TRANSPORTS = ("tcp", "rtu")
+log = logging.getLogger(__name__)
+
 KINDS = ("holding", "input")
 #: data type -> (struct format of its big-endian bytes, registers it spans)
 DATA_TYPES: Mapping[str, tuple[str, int]] = {
@@ -56,7 +59,17 @@ FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
 WORD_ORDERS = ("big", "little")
 PARITIES = ("N", "E", "O")
 _REGISTER_KEYS = frozenset(
-    {"reading", "address", "kind", "data_type", "scale", "offset", "word_order", "error_values"}
+    {
+        "reading",
+        "address",
+        "kind",
+        "data_type",
+        "scale",
+        "offset",
+        "word_order",
+        "error_values",
+        "cumulative",
+    }
 )
 
 
@@ -73,6 +86,9 @@ class Register:
     word_order: str = "big"
     #: Raw values (the register, or both as one unsigned number) that mean "sensor fault".
     error_values: tuple[int, ...] = ()
+    #: The device keeps a running total (many weather stations count rain since power-on):
+    #: the reading is its increase since the previous read, not the total.
+    cumulative: bool = False
 
     @property
     def count(self) -> int:
@@ -115,6 +131,8 @@ class ModbusDriver:
         self.parity, self.stopbits = parity, stopbits
         self.unit, self.timeout_s = unit, float(timeout_s)
         self.registers = parse_registers(registers)
+        #: The last total of each cumulative register, for the next read's increase.
+        self._totals: dict[str, float] = {}
         self._link: ModbusLink | None = self._claim_link()
 
     @property
@@ -128,9 +146,32 @@ class ModbusDriver:
             self._link = self._claim_link()
         with self._link.lock:
             words = self._read_words(self._link)
-        return [
-            Sample({reg.reading: self._value(reg, words[reg.reading]) for reg in self.registers})
-        ]
+        values = {reg.reading: self._value(reg, words[reg.reading]) for reg in self.registers}
+        for reg in self.registers:
+            if reg.cumulative:
+                increase = self._increase(reg, values.pop(reg.reading))
+                if increase is not None:
+                    values[reg.reading] = increase
+        return [Sample(values)]
+
+    def _increase(self, reg: Register, total: float) -> float | None:
+        """How much a running total grew since the previous read; None when that is unknown:
+        at the first read (a baseline), and when the total went down (the device restarted its
+        count, or it wrapped), which is said once per occurrence."""
+        previous, self._totals[reg.reading] = self._totals.get(reg.reading), total
+        if previous is None:
+            return None
+        if total < previous:
+            log.warning(
+                "%s: %s went down from %g to %g: the device restarted its count (or it "
+                "wrapped); this interval's increase is unknown and not sent",
+                self.endpoint,
+                reg.location,
+                previous,
+                total,
+            )
+            return None
+        return total - previous
 
     def close(self) -> None:
         if self._link is None:
@@ -325,6 +366,11 @@ def _check_register(where: str, reg: Register) -> None:
     for name, number in (("scale", reg.scale), ("offset", reg.offset)):
         if not _is_number(number):
             raise ValueError(f"{where}: {name} must be a number, got {number!r}")
+    if not isinstance(reg.cumulative, bool):
+        raise ValueError(
+            f"{where}: cumulative must be true or false, got {reg.cumulative!r}: true when the "
+            "device counts a running total (rain since power-on)"
+        )
     _check_error_values(where, reg)
 
 

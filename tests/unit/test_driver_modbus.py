@@ -580,3 +580,37 @@ def test_a_float32_read_with_its_words_swapped_into_a_subnormal_fails_the_read()
     finally:
         driver.close()
         running.stop()
+
+
+def scripted_rain_totals(driver: ModbusDriver, totals: list[int]) -> None:
+    """The device's running rain total (tenths of mm) at successive reads. Pure logic, so the
+    words are scripted instead of served."""
+    remaining = iter(totals)
+    driver._read_words = lambda link: {"rain": [next(remaining)]}  # type: ignore[method-assign]
+
+
+def test_a_running_rain_total_is_reported_as_the_rain_since_the_previous_read(
+    server: ModbusServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A weather station counting rain since power-on was stored as if each total had fallen in
+    one interval: the same 123.4 mm three intervals running."""
+    register = {**RAIN, "scale": 0.1, "cumulative": True}
+    driver = tcp_driver(server.port, [register])
+    scripted_rain_totals(driver, [1234, 1234, 1250, 3, 10])
+    try:
+        readings = [driver.read(TS_MS + n * 600_000)[0].values for n in range(5)]
+    finally:
+        driver.close()
+    assert readings == [
+        {},  # the first total is a baseline
+        {"rain": 0.0},
+        {"rain": pytest.approx(1.6)},
+        {},  # the station restarted its count: unknown, not sent
+        {"rain": pytest.approx(0.7)},
+    ]
+    assert "went down from 125 to 0.3" in caplog.text
+
+
+def test_cumulative_must_be_true_or_false() -> None:
+    with pytest.raises(ValueError, match="cumulative must be true or false"):
+        ModbusDriver([{**RAIN, "cumulative": "yes"}], transport="tcp", host="127.0.0.1")
