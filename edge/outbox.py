@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from edge.damaged import aside_path
+from edge.statefiles import aside_path
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
-from edge.damaged import aside_path
+from edge.statefiles import aside_path, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ class SequenceCounter:
         may come again after a restart is worth more than no reading."""
         self._reserved_until = until
         try:
-            self._write_mark(until)
+            write_durably(self._path, f"{until}\n")
         except OSError as exc:
             log.error(
                 "%s: cannot reserve sequence numbers up to %d (%s); counting on in memory and "
@@ -107,33 +106,3 @@ class SequenceCounter:
                 exc.strerror or exc,
                 self._path.parent,
             )
-
-    def _write_mark(self, until: int) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        try:
-            with open(tmp, "w") as handle:
-                handle.write(f"{until}\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path)
-        except OSError:
-            with suppress(OSError):  # a half-written file would only take more space
-                tmp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(self._path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """A rename is durable only once its directory is: without this a power cut may bring
-    back the old mark, and numbers already used would be used again. Platforms that cannot
-    open a directory (Windows) have nothing to sync."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

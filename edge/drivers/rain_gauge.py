@@ -11,13 +11,13 @@ only, so gateways without a gauge never need it.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from edge.drivers.base import DriverError, Sample
+from edge.statefiles import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,7 @@ class RainGaugeDriver:
 
     def _keep_tips(self, path: Path, tips: int) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="ascii") as handle:
-                handle.write(f"{tips}\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            write_durably(path, f"{tips}\n")
         except OSError as exc:
             log.error(
                 "rain gauge on GPIO %s: %d tip(s) since the last read are lost: cannot write "
