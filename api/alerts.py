@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.registry import models
 from api.timeseries import device_statuses
 from isanfarm import storage
 from isanfarm.influx import InfluxV1, series_rows
+from registry import models
 
 WILTING_POINT_PCT = {"loamy_sand": 8.0, "sandy_loam": 14.0, "loam": 14.0}
 DRY_MARGIN_PCT = 2.0

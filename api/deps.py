@@ -9,9 +9,9 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from api.cache import TimedCache
-from api.registry.keys import Principal, authenticate
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxV1
+from registry.keys import Principal, authenticate
 
 
 def get_settings(request: Request) -> ApiSettings:

@@ -19,11 +19,11 @@ from starlette.exceptions import HTTPException
 import isanfarm
 from api.cache import TimedCache
 from api.openapi import document_problems
-from api.registry.db import make_engine, migrate, require_current, session_factory
 from api.routes import alerts, devices, forecasts, health, registry, telemetry
 from api.schemas import Problem
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxError, InfluxV1
+from registry.db import make_engine, migrate, require_current, session_factory
 
 log = logging.getLogger(__name__)
 TITLES = {

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from api.registry.keys import Principal
-from api.registry.models import Base, Cooperative
 from api.schemas import Page, Problem
+from registry.keys import Principal
+from registry.models import Base, Cooperative
 
 M = TypeVar("M", bound=Base)
 

@@ -57,14 +57,15 @@ if str(Path(__file__).resolve().parent) in sys.path:
 
 import httpx
 
-from api.registry import models
-from api.registry.db import make_engine, migrate, session_factory
-from api.registry.keys import create_key
 from isanfarm import storage
-from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalInfluxDB, free_port, stop_process
+from isanfarm.processes import stop_process
 from isanfarm.settings import InfluxSettings
+from registry import models
+from registry.db import make_engine, migrate, session_factory
+from registry.keys import create_key
+from tooling.benchmarking import load_average, machine
+from tooling.services import LocalInfluxDB, free_port
 
 COOPERATIVE = "bench-coop"
 FARMS = 10

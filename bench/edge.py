@@ -51,8 +51,9 @@ from edge.outbox import Outbox, Pending
 from edge.runner import build_agent
 from edge.sequence import SequenceCounter
 from isanfarm import contract
-from isanfarm.benchmarking import load_average, machine
-from isanfarm.services import LocalMosquitto, stop_process
+from isanfarm.processes import stop_process
+from tooling.benchmarking import load_average, machine
+from tooling.services import LocalMosquitto
 
 FARM_ID = "bench"
 SENSORS = 10
@@ -263,7 +264,7 @@ def steady_state(port: int, directory: Path, payload: bytes, plan: Plan) -> dict
     config_path.write_text(agent_toml(port, directory / "state", "edge-steady"))
     payload_path = directory / "payload.json"
     payload_path.write_bytes(payload)
-    agent_command = [sys.executable, "-m", "isanfarm.cli", "edge", "run", "--config"]
+    agent_command = [sys.executable, "-m", "tooling.cli", "edge", "run", "--config"]
     baseline_command = [sys.executable, "-c", BASELINE_SCRIPT, str(port), BASELINE_TOPIC]
     with ExitStack() as stack:
         counter = TopicCounter(port)

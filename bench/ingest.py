@@ -69,11 +69,12 @@ from ingest.points import telemetry_line
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
 from isanfarm import contract
-from isanfarm.benchmarking import load_average, machine
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_ports, stop_process
+from isanfarm.processes import stop_process
 from isanfarm.settings import InfluxSettings, MqttSettings
 from simulators.cassava_field import CassavaFieldSim
+from tooling.benchmarking import load_average, machine
+from tooling.services import LocalInfluxDB, LocalMosquitto, free_ports
 
 #: Messages per simulated device; devices take turns, so a batch spans many series.
 PER_DEVICE = 1_000
@@ -469,7 +470,7 @@ def running_pool(settings: IngestSettings, workers: int) -> Iterator[Pool]:
     """``isanfarm ingest run --workers N``, every worker subscribed, stopped however the block
     is left (SIGTERM, as a service manager would)."""
     first = free_ports(workers)
-    command = [sys.executable, "-m", "isanfarm.cli", "ingest", "run", "--workers", str(workers)]
+    command = [sys.executable, "-m", "tooling.cli", "ingest", "run", "--workers", str(workers)]
     process = subprocess.Popen(
         command, env=pool_environment(settings, first), stderr=subprocess.DEVNULL
     )

@@ -31,8 +31,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 def main() -> int:
     from models.cassava import BOOSTING_ROUNDS
-    from models.simulated import simulate
     from models.training import headline, train
+    from simulators.seasons import simulate
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge.drivers import DRIVERS
+from edge.drivers import available_drivers
 from isanfarm.contract import ContractError, check_id
 
 #: Readings stamped before this instant come from a clock that cannot be right: this version
@@ -184,15 +184,16 @@ def _sensors(value: object) -> tuple[SensorConfig, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError("[[sensors]] is missing: add at least one table with a driver name")
     sensors = []
+    drivers = available_drivers()
     for number, table in enumerate(value, start=1):
         where = f"[[sensors]] #{number}"
         if not isinstance(table, dict):
             raise ConfigError(f"{where} is not a table")
         options = dict(table)
         driver = options.pop("driver", None)
-        if driver not in DRIVERS:
+        if driver not in drivers:
             raise ConfigError(
-                f"{where} driver {driver!r} is unknown: use one of {', '.join(DRIVERS)}"
+                f"{where} driver {driver!r} is unknown: use one of {', '.join(sorted(drivers))}"
             )
         sensors.append(SensorConfig(driver, options))
     return tuple(sensors)

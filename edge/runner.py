@@ -15,7 +15,7 @@ def build_clock(config: EdgeConfig) -> Clock:
     if config.clock is None:
         return WallClock()
     # Only simulated farms run an accelerated clock; the import stays out of real gateways' way.
-    from simulators.clock import AcceleratedClock
+    from edge.accelerated_clock import AcceleratedClock
 
     return AcceleratedClock(config.clock.start_ms, config.clock.speed)
 

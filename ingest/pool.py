@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 
 from ingest.settings import IngestSettings
-from isanfarm.services import stop_process
+from isanfarm.processes import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class WorkerPool:
 
 def spawn_worker(overrides: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """``isanfarm ingest run --supervised`` with these settings on top of ours."""
-    command = [sys.executable, "-m", "isanfarm.cli", "ingest", "run", "--supervised"]
+    command = [sys.executable, "-m", "tooling.cli", "ingest", "run", "--supervised"]
     return subprocess.Popen(command, env={**os.environ, **overrides}, stdin=subprocess.PIPE)
 
 

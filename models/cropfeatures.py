@@ -22,6 +22,9 @@ from datetime import date
 
 import numpy as np
 
+from agronomy.crop import variety as find_variety
+from agronomy.soil import soil_type
+from agronomy.weather import KoratWeather, day_index
 from models import cropmodel
 from models.daily import (
     RADIATION,
@@ -33,9 +36,6 @@ from models.daily import (
     IntArray,
     unique_rows,
 )
-from simulators.crop import variety as find_variety
-from simulators.soil import soil_type
-from simulators.weather import KoratWeather, day_index
 
 CROP_FEATURES = ("crop_yield_t_ha", "crop_yield_spread", "crop_starch_pct", "management_est")
 #: Management factors the previous season is run with (the simulator's range, 0.3-1).

@@ -3,7 +3,7 @@
 Why a second copy of the crop model: the forecaster runs it as a process-based feature (the
 water-limited yield a field's own weather and soil support, and the field's yield gap
 calibrated from its previous harvest) for tens of thousands of (field, weather member) runs per
-job. ``simulators.crop`` and ``simulators.soil`` step one field in pure Python (about 5 ms a
+job. ``agronomy.crop`` and ``agronomy.soil`` step one field in pure Python (about 5 ms a
 season), which is right for a live sensor node and far too slow here; numpy over runs was
 measured at 0.34 µs per run-day, still 8 s for 10,000 fields. This module is the same
 arithmetic, day by day and run by run, compiled with numba; ``tests/unit/test_cropmodel.py``
@@ -12,7 +12,7 @@ change one, and that test says so.
 
 A *group* is one field season run on its observed days up to ``switch`` (days after planting),
 then continued once per weather member from that shared state, the unknown rest of the season
-being each member's trace. Differences from ``simulators.field.run_season``, on purpose: a run
+being each member's trace. Differences from ``agronomy.field.run_season``, on purpose: a run
 starts on the planting day from the soil water the probes measured that day (the simulator
 spins up 60 days of bare soil from an arbitrary start), and its weather is rain, mean
 temperature and radiation only (all the crop and soil use).
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from agronomy import crop as c
+from agronomy import soil as s
+from agronomy.field import STORAGE_ROOT_DEPTH_MM
+from agronomy.weather import ET0_MM_PER_MJ
 from models.daily import FloatArray, IntArray
-from simulators import crop as c
-from simulators import soil as s
-from simulators.field import STORAGE_ROOT_DEPTH_MM
-from simulators.weather import ET0_MM_PER_MJ
 
 #: Columns of observed and member weather.
 WEATHER_COLUMNS = ("rain_mm", "tmean_c", "radiation_mj")

@@ -1,6 +1,6 @@
 """One field's season as daily values: the single shape training and serving data share.
 
-Training builds it from simulated seasons (``simulators.field``), serving from InfluxDB's daily
+Training builds it from simulated seasons (``agronomy.field``), serving from InfluxDB's daily
 rollups (``models.store``), a cooperative's history from a CSV import. Missing days and dead
 sensors are NaN here; ``models.features`` decides what to do with them.
 """
@@ -14,9 +14,9 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from simulators.crop import variety as find_variety
-from simulators.field import FieldDay
-from simulators.soil import SOILS
+from agronomy.crop import variety as find_variety
+from agronomy.field import FieldDay
+from agronomy.soil import SOILS
 
 #: Daily variables, in column order. Units: mm, degC, %, MJ/m2/day, %VWC.
 DAILY_VARIABLES = (

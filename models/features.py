@@ -30,7 +30,7 @@ from models.errors import FeatureError, SchemaMismatchError
 from models.seasonstats import STATISTICS
 
 #: Bump when a feature's meaning, unit or order changes: a model trained on another version is
-#: refused (``models.registry``), never silently fed features it did not learn.
+#: refused (``models.modelstore``), never silently fed features it did not learn.
 FEATURE_SCHEMA_VERSION = 2
 
 NUMERIC_FEATURES = (

@@ -589,7 +589,7 @@ def _previous_daily(
 def _registry(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:
     from sqlalchemy import select
 
-    from api.registry import models as tables
+    from registry import models as tables
 
     with sessions() as session:
         fields = [

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from agronomy.weather import ET0_MM_PER_MJ
 from models.daily import RADIATION, RAIN, RH, SM10, SM30, SM60, TMEAN, FloatArray, IntArray
-from simulators.weather import ET0_MM_PER_MJ
 
 #: Columns of ``summarise``'s first result, in order.
 STATISTICS = (

@@ -17,7 +17,7 @@ class ModelSettings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     #: The registry the forecast job reads fields, herds and animals from (as the API).
     database_url: str = "sqlite:///state/isanfarm.sqlite3"
-    #: Where trained models and their metadata live (``models.registry``).
+    #: Where trained models and their metadata live (``models.modelstore``).
     model_dir: Path = Path("state/models")
     #: Price rule (``models.price.PriceRule``): THB/kg at 25% starch, THB/kg per starch point.
     price_base_thb_kg: float = Field(2.5, gt=0)

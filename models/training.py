@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 from models.cassava import BOOSTING_ROUNDS, build_pipeline, predict_cases
 from models.daily import FloatArray
 from models.features import Case
-from models.simulated import SimulatedSeason
+from models.seasons import HarvestedSeason
 
 #: Candidate harvest ages (days after planting) the model learns: weekly, 8 to 12 months.
 HARVEST_AGES = tuple(range(243, 366, 7))
@@ -39,10 +39,10 @@ HELD_OUT_FIELD_SHARE = 0.2
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    train: list[SimulatedSeason]
+    train: list[HarvestedSeason]
     calibration_season: int
-    test: list[SimulatedSeason]
-    history: dict[tuple[str, int], SimulatedSeason]
+    test: list[HarvestedSeason]
+    history: dict[tuple[str, int], HarvestedSeason]
 
 
 @dataclass(slots=True)
@@ -63,7 +63,7 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def split(seasons: Sequence[SimulatedSeason], seed: int = 1) -> Split:
+def split(seasons: Sequence[HarvestedSeason], seed: int = 1) -> Split:
     indexes = sorted({s.index for s in seasons})
     if len(indexes) < 3:
         raise ValueError(f"need at least 3 seasons (train, calibrate, test), got {len(indexes)}")
@@ -81,7 +81,7 @@ def split(seasons: Sequence[SimulatedSeason], seed: int = 1) -> Split:
 
 
 def previous(
-    history: dict[tuple[str, int], SimulatedSeason], s: SimulatedSeason, current: Case
+    history: dict[tuple[str, int], HarvestedSeason], s: HarvestedSeason, current: Case
 ) -> Case:
     """``current`` with what a cooperative holds about the field's previous season: its harvest
     (on the day it was harvested) and, in InfluxDB, that season's daily data."""
@@ -99,7 +99,7 @@ def previous(
 
 
 def last_season_same_age(
-    history: dict[tuple[str, int], SimulatedSeason], s: SimulatedSeason, age: int
+    history: dict[tuple[str, int], HarvestedSeason], s: HarvestedSeason, age: int
 ) -> tuple[float, float]:
     """The "last season" baseline: the previous season's yield and starch at this season's
     harvest age (stronger than its actual harvest, which may have been at another age)."""
@@ -110,8 +110,8 @@ def last_season_same_age(
 
 
 def training_cases(
-    seasons: Sequence[SimulatedSeason],
-    history: dict[tuple[str, int], SimulatedSeason],
+    seasons: Sequence[HarvestedSeason],
+    history: dict[tuple[str, int], HarvestedSeason],
     seed: int = 1,
 ) -> tuple[list[Case], FloatArray, list[int]]:
     rng = random.Random(seed)
@@ -128,7 +128,7 @@ def training_cases(
 
 
 def evaluation_cases(
-    seasons: Sequence[SimulatedSeason], history: dict[tuple[str, int], SimulatedSeason]
+    seasons: Sequence[HarvestedSeason], history: dict[tuple[str, int], HarvestedSeason]
 ) -> tuple[list[Case], list[dict[str, Any]]]:
     cases, rows = [], []
     for s in seasons:
@@ -155,7 +155,7 @@ def evaluation_cases(
 
 
 def climatology_baseline(
-    seasons: Sequence[SimulatedSeason],
+    seasons: Sequence[HarvestedSeason],
 ) -> dict[tuple[str, int, int], tuple[float, float]]:
     """Mean yield and starch per (variety, planting month, harvest month) over the training
     seasons; (variety, harvest month) where a planting month is missing."""
@@ -170,7 +170,7 @@ def climatology_baseline(
 
 
 def train(
-    seasons: Sequence[SimulatedSeason], max_iter: int = BOOSTING_ROUNDS, seed: int = 1
+    seasons: Sequence[HarvestedSeason], max_iter: int = BOOSTING_ROUNDS, seed: int = 1
 ) -> TrainResult:
     parts = split(seasons, seed)
     cases, targets, groups = training_cases(parts.train, parts.history, seed)

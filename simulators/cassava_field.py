@@ -1,6 +1,6 @@
 """A cassava field's sensor node: soil moisture at three depths, soil and air, rain, sun, battery.
 
-The field behind the probes is ``simulators.field`` (layered soil water and a daily crop): it is
+The field behind the probes is ``agronomy.field`` (layered soil water and a daily crop): it is
 spun up from before planting to the node's first reading, then stepped at every reading, so the
 probes see rain soak in and the crop drink the soil dry. Probe noise is small (the +-3% VWC of an
 uncalibrated capacitive probe in shared/DOMAIN.md is a bias, which the ``drift`` fault models).
@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from simulators.crop import variety as find_variety
-from simulators.field import SPIN_UP_DAYS, FieldModel
+from agronomy.crop import variety as find_variety
+from agronomy.field import SPIN_UP_DAYS, FieldModel
+from agronomy.soil import soil_type
+from agronomy.weather import ET0_MM_PER_MJ, KoratWeather, day_date, day_index, local_day
 from simulators.reading import SimReading
-from simulators.soil import soil_type
-from simulators.weather import ET0_MM_PER_MJ, KoratWeather, day_date, day_index, local_day
 
 __all__ = ["SOIL_SENSORS", "CassavaFieldSim", "default_planting"]
 

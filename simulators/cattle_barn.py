@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 
+from agronomy.weather import KoratWeather, local_day
 from simulators.herd import Herd, thi
 from simulators.reading import SimReading
-from simulators.weather import KoratWeather, local_day
 
 __all__ = ["CattleBarnSim", "thi"]
 

@@ -5,7 +5,7 @@ They sit between a simulated device and the agent's driver interface, where real
 Each fault has a start (days after the device's first reading) and a duration, so a test can
 ask for "the 30 cm probe stuck for 2 days from day 40"; ``random_faults`` draws a plausible
 schedule from a seed. Clock faults are ``simulators.device_clock``; link outages are the
-agent's ``set_link`` (``isanfarm.simulate``).
+agent's ``set_link`` (``tooling.simulate``).
 """
 
 from __future__ import annotations

@@ -25,12 +25,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from simulators.crop import variety as find_variety
-from simulators.field import SPIN_UP_DAYS, FieldDay, run_season
-from simulators.herd import Herd, thi
-from simulators.scenario import DevicePlan, FarmPlan, Scenario
-from simulators.soil import soil_type
-from simulators.weather import (
+from agronomy.crop import variety as find_variety
+from agronomy.field import SPIN_UP_DAYS, FieldDay, run_season
+from agronomy.soil import soil_type
+from agronomy.weather import (
     DAY_MS,
     ICT_MS,
     KoratWeather,
@@ -39,6 +37,8 @@ from simulators.weather import (
     diurnal_humidity,
     diurnal_temperature,
 )
+from simulators.herd import Herd, thi
+from simulators.scenario import DevicePlan, FarmPlan, Scenario
 
 if TYPE_CHECKING:
     from isanfarm.influx import InfluxV1

@@ -13,12 +13,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from simulators.crop import variety as find_variety
-from simulators.field import SPIN_UP_DAYS, FieldDay, run_season
+from agronomy.crop import variety as find_variety
+from agronomy.field import SPIN_UP_DAYS, FieldDay, run_season
+from agronomy.soil import soil_type
+from agronomy.weather import KoratWeather, day_date, day_index
 from simulators.offline import herd_days
 from simulators.scenario import DevicePlan, FarmPlan
-from simulators.soil import soil_type
-from simulators.weather import KoratWeather, day_date, day_index
 
 DPI = 80
 

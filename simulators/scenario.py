@@ -15,11 +15,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from simulators.crop import VARIETIES, variety
+from agronomy.crop import VARIETIES, variety
+from agronomy.soil import SOILS, soil_type
 from simulators.device_clock import ClockFault
 from simulators.faults import Fault
 from simulators.herd import BREEDS, FEED_PLANS
-from simulators.soil import SOILS, soil_type
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,10 @@ from datetime import date, timedelta
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from api.registry import models
-from api.registry.keys import create_key
 from isanfarm import storage
 from isanfarm.influx import InfluxV1
+from registry import models
+from registry.keys import create_key
 
 DAY_MS = 86_400_000
 

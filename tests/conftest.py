@@ -17,9 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalInfluxDB, LocalMosquitto
 from isanfarm.settings import InfluxSettings, MqttSettings
 from tests.helpers import wait_for
+from tooling.services import LocalInfluxDB, LocalMosquitto
 
 _counter = itertools.count(1)
 

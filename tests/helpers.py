@@ -12,11 +12,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.accelerated_clock import AcceleratedClock
 from edge.config import MqttConfig
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.simulate import FarmLayout, SimulatedFleet, device_configs
-from simulators.clock import AcceleratedClock
+from tooling.simulate import FarmLayout, SimulatedFleet, device_configs
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 20.0) -> None:

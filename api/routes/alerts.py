@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import ColumnElement
 
 from api.deps import AdminDep, PrincipalDep, SessionDep
-from api.registry import models
 from api.schemas import NO_NUL, Alert, Id, Page
 from api.scope import NOT_FOUND, Limit, Offset, get_visible, page_of
+from registry import models
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 #: Alert ids are PostgreSQL ``integer``s: a larger one cannot exist, and would not fit the query.

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import InfluxDep, PrincipalDep, SessionDep, SettingsDep
-from api.registry import models
 from api.schemas import Device, DeviceLatest, DeviceStatus, Id, LatestReading, Page
 from api.scope import NOT_FOUND, Limit, Offset, get_visible, list_visible
 from api.timeseries import Status, device_statuses, latest_readings, ms_to_datetime
 from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE
+from registry import models
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 DeviceId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-f01-node"])]

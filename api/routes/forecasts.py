@@ -14,8 +14,6 @@ from sqlalchemy import select
 
 from api.cache import TimedCache
 from api.deps import ForecastCacheDep, InfluxDep, PrincipalDep, SessionDep
-from api.registry import models
-from api.registry.keys import Principal
 from api.schemas import (
     AnimalForecast,
     CassavaForecast,
@@ -33,6 +31,8 @@ from api.timeseries import (
     newest_cassava_forecasts,
 )
 from isanfarm.contract import ID_PATTERN
+from registry import models
+from registry.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
 PathId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001-f1"])]

@@ -7,8 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import AdminDep, PrincipalDep, SessionDep
-from api.registry import models
-from api.registry.keys import Principal
 from api.schemas import (
     NO_NUL,
     Animal,
@@ -24,6 +22,8 @@ from api.schemas import (
 )
 from api.scope import NOT_FOUND, Limit, Offset, get_visible, page_of
 from isanfarm.contract import ID_PATTERN
+from registry import models
+from registry.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 PathId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001"])]

@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import InfluxDep, PrincipalDep, SessionDep
-from api.registry import models
 from api.schemas import Telemetry, TelemetryPoint
 from api.scope import NOT_FOUND, get_visible
 from api.timeseries import ms_to_datetime, site_telemetry
 from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE
+from registry import models
 
 router = APIRouter(prefix="/v1", tags=["telemetry"])
 SiteId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001-f1"])]

@@ -15,17 +15,17 @@ from fastapi.testclient import TestClient
 
 from api.alerts import evaluate
 from api.main import create_app
-from api.registry.db import SchemaNotCurrentError, make_engine, migrate
-from api.registry.importer import RegistryImportError, import_csv
 from api.settings import ApiSettings
 from ingest.points import status_line, telemetry_line
 from isanfarm import storage
 from isanfarm.contract import DeviceStatus, Telemetry
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalMosquitto, free_port
 from isanfarm.settings import InfluxSettings, MqttSettings
+from registry.db import SchemaNotCurrentError, make_engine, migrate
+from registry.importer import RegistryImportError, import_csv
 from tests.api_world import World, seed, write_forecasts
 from tests.registry_databases import database_urls
+from tooling.services import LocalMosquitto, free_port
 
 pytestmark = pytest.mark.integration
 NOW_MS = __import__("time").time_ns() // 1_000_000
@@ -237,7 +237,7 @@ def _raise_alerts(client: TestClient, coop: str) -> int:
 
 
 def _operator_key(client: TestClient) -> str:
-    from api.registry.keys import create_key
+    from registry.keys import create_key
 
     with client.app.state.sessions() as session, session.begin():  # type: ignore[attr-defined]
         return create_key(session, None, "read", "test operator")
@@ -372,10 +372,10 @@ def test_migrate_says_in_one_line_that_it_upgraded_and_nothing_when_current(
     try:
         with caplog.at_level(logging.INFO):
             migrate(engine)
-            upgraded = [r.getMessage() for r in caplog.records if r.name == "api.registry.db"]
+            upgraded = [r.getMessage() for r in caplog.records if r.name == "registry.db"]
             caplog.clear()
             migrate(engine)
-            again = [r.getMessage() for r in caplog.records if r.name == "api.registry.db"]
+            again = [r.getMessage() for r in caplog.records if r.name == "registry.db"]
     finally:
         engine.dispose()
     assert len(upgraded) == 1

@@ -15,9 +15,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.main import create_app
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
 from tests.api_world import World, seed, write_forecasts
+from tooling.services import LocalMosquitto
 
 pytestmark = pytest.mark.integration
 

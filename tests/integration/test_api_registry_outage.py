@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
 from tests.api_world import seed
 from tests.registry_databases import POSTGRES_ADMIN, _postgres_unreachable, postgres
+from tooling.services import LocalMosquitto
 
 pytestmark = [
     pytest.mark.integration,

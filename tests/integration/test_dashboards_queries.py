@@ -30,22 +30,22 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from ingest.admin import recompute_rollups, setup_database
-from ingest.settings import IngestSettings
-from isanfarm import contract, storage
-from isanfarm.dashboards import alerts, build
-from isanfarm.dashboards.influxql import expand
-from isanfarm.dashboards.panels import (
+from dashboards import alerts, build
+from dashboards.influxql import expand
+from dashboards.panels import (
     TimeRange,
     has_values,
     panel_queries,
     variable_queries,
 )
+from ingest.admin import recompute_rollups, setup_database
+from ingest.settings import IngestSettings
+from isanfarm import contract, storage
 from isanfarm.influx import InfluxV1
-from isanfarm.services import LocalMosquitto
-from isanfarm.simulate import SimulatedFleet
 from tests.conftest import RunningWorker
 from tests.helpers import ROOT, count_points, run_simulated_farm, wait_for
+from tooling.services import LocalMosquitto
+from tooling.simulate import SimulatedFleet
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +176,7 @@ def test_every_panel_query_returns_data_after_a_simulated_run(
             assert has_values(influx.query(statement)) or has_values(influx.query(wide)), spec.uid
 
     if out := os.environ.get("ISANFARM_PREVIEW_OUT"):
-        from isanfarm.dashboards.preview import render_all
+        from dashboards.preview import render_all
 
         render_all(dashboards, influx.query, unique_id, window, Path(out), now_ms=now_ms)
 

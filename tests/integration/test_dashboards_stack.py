@@ -19,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from isanfarm.services import LocalMosquitto
 from tests.helpers import ROOT, wait_for
+from tooling.services import LocalMosquitto
 
 pytestmark = pytest.mark.integration
 

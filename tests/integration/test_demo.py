@@ -35,7 +35,7 @@ def test_the_demo_stores_readings_from_every_device_and_ctrl_c_stops_everything(
     command = [
         sys.executable,
         "-m",
-        "isanfarm.cli",
+        "tooling.cli",
         "demo",
         "--state-dir",
         str(tmp_path / "state"),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.accelerated_clock import AcceleratedClock
 from edge.agent import EdgeAgent
 from edge.clock import WallClock
 from edge.clock_health import ClockHealth, TrustedClockHealth
@@ -33,11 +34,10 @@ from edge.runner import build_drivers
 from ingest.settings import IngestSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import BrokerTls, LocalMosquitto
 from isanfarm.settings import MqttSettings
-from simulators.clock import AcceleratedClock
 from tests.conftest import RunningWorker
 from tests.helpers import ROOT, Observer, make_test_ca, stored_seqs, wait_for
+from tooling.services import BrokerTls, LocalMosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +173,7 @@ port = {broker.port}
 max_in_flight = 5
 """
     )
-    command = [sys.executable, "-m", "isanfarm.cli", "edge", "run", "--config", str(config_path)]
+    command = [sys.executable, "-m", "tooling.cli", "edge", "run", "--config", str(config_path)]
     outbox_path = tmp_path / "state" / "outbox.sqlite"
 
     def start_agent() -> subprocess.Popen[bytes]:

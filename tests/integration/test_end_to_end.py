@@ -11,15 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.registry.seed import register_simulated_farm
 from api.settings import ApiSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
-from isanfarm.simulate import SimulatedFleet
 from tests.conftest import RunningWorker
 from tests.helpers import Observer, count_points, run_simulated_farm, wait_for
+from tooling.seed import register_simulated_farm
+from tooling.services import LocalMosquitto
+from tooling.simulate import SimulatedFleet
 
 pytestmark = pytest.mark.integration
 

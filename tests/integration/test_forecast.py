@@ -17,28 +17,28 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from agronomy.crop import variety
+from agronomy.field import SPIN_UP_DAYS, run_season
+from agronomy.soil import soil_type
+from agronomy.weather import KoratWeather, day_index
 from api.main import create_app
-from api.registry import models as tables
-from api.registry.db import make_engine, session_factory
 from api.settings import ApiSettings
 from ingest.points import telemetry_line
 from isanfarm.contract import Telemetry
 from isanfarm.influx import InfluxError, InfluxV1, series_rows
-from isanfarm.services import LocalMosquitto
 from isanfarm.settings import MqttSettings
-from models import jobs
 from models.cassava import build_pipeline
+from models.modelstore import ModelStore
 from models.price import HarvestCalendar
-from models.registry import ModelRegistry
 from models.settings import ModelSettings
-from models.simulated import simulate
 from models.store import local_day, local_midnight_ms
 from models.training import split, training_cases
-from simulators.crop import variety
-from simulators.field import SPIN_UP_DAYS, run_season
-from simulators.soil import soil_type
-from simulators.weather import KoratWeather, day_index
+from registry import models as tables
+from registry.db import make_engine, session_factory
+from simulators.seasons import simulate
 from tests.api_world import World, seed
+from tooling import jobs
+from tooling.services import LocalMosquitto
 
 pytestmark = pytest.mark.integration
 DAY_MS = 86_400_000
@@ -70,7 +70,7 @@ def _tiny_model(directory: Path) -> str:
     cases, targets, groups = training_cases(parts.train, parts.history, seed=5)
     pipeline = build_pipeline(max_iter=30)
     pipeline.fit(cases, targets, model__groups=groups)
-    return ModelRegistry(directory).save(pipeline, {"held_out_metrics": {}})
+    return ModelStore(directory).save(pipeline, {"held_out_metrics": {}})
 
 
 def _field_telemetry(
@@ -284,7 +284,7 @@ def test_forecast_every_keeps_running_through_a_failed_run_and_stops_on_sigterm(
     """The compose stack's forecast service: a run that finds no model is reported and the
     next one tried, until the service is stopped."""
     env = {**os.environ, "ISANFARM_MODEL_DIR": str(tmp_path / "models")}
-    command = [sys.executable, "-m", "isanfarm.cli", "forecast", "--every", "0.2"]
+    command = [sys.executable, "-m", "tooling.cli", "forecast", "--every", "0.2"]
     service = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -19,9 +19,9 @@ from ingest.points import REJECT_PAYLOAD_CHARS
 from ingest.settings import IngestSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto
 from tests.conftest import RunningWorker
 from tests.helpers import ROOT, count_points, wait_for
+from tooling.services import LocalInfluxDB, LocalMosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -28,10 +28,10 @@ from ingest.rollups import DAILY, HOURLY
 from ingest.settings import IngestSettings
 from ingest.worker import Converted, IngestWorker
 from isanfarm.influx import InfluxV1, series_rows
-from isanfarm.services import LocalInfluxDB, LocalMosquitto, free_port, free_ports
 from isanfarm.settings import InfluxSettings
 from tests.conftest import RunningWorker
 from tests.helpers import ROOT, Observer, stored_seqs, wait_for
+from tooling.services import LocalInfluxDB, LocalMosquitto, free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_ingest_killed_mid_batch_and_restarted_stores_everything_exactly_once(
         "ISANFARM_BATCH_SIZE": "50",
         "ISANFARM_BATCH_MAX_AGE_S": "0.5",
     }
-    command = [sys.executable, "-m", "isanfarm.cli", "ingest"]
+    command = [sys.executable, "-m", "tooling.cli", "ingest"]
     ingest = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     stream = threading.Thread(target=publish_stream, args=(publisher, unique_id, 600, 300))
     try:
@@ -169,7 +169,7 @@ def test_worker_processes_share_the_stream_and_none_outlives_its_supervisor(
         "ISANFARM_BATCH_MAX_AGE_S": "0.2",
         "ISANFARM_METRICS_PORT": str(first_port),
     }
-    command = [sys.executable, "-m", "isanfarm.cli", "ingest", "run", "--workers", "2"]
+    command = [sys.executable, "-m", "tooling.cli", "ingest", "run", "--workers", "2"]
     supervisor = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     ports = (first_port, first_port + 1)
     try:
@@ -279,7 +279,7 @@ def test_an_operator_can_count_and_list_dead_letters(
         "ISANFARM_INFLUX_DATABASE": influx.settings.database,
     }
     listing = subprocess.run(
-        [sys.executable, "-m", "isanfarm.cli", "ingest", "deadletters"],
+        [sys.executable, "-m", "tooling.cli", "ingest", "deadletters"],
         env=env,
         capture_output=True,
         text=True,
@@ -289,7 +289,7 @@ def test_an_operator_can_count_and_list_dead_letters(
     assert "not_json" in listing
     assert "readings.rain: -3 mm is outside 0..300" in listing
     counts = subprocess.run(
-        [sys.executable, "-m", "isanfarm.cli", "ingest", "deadletters", "--count"],
+        [sys.executable, "-m", "tooling.cli", "ingest", "deadletters", "--count"],
         env=env,
         capture_output=True,
         text=True,

@@ -12,13 +12,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.accelerated_clock import AcceleratedClock
 from edge.config import MqttConfig
 from isanfarm import contract
-from isanfarm.fleet import LoadFleet, scenario_devices
-from isanfarm.services import LocalMosquitto
-from simulators.clock import AcceleratedClock
 from simulators.scenario import generated
 from tests.helpers import wait_for
+from tooling.fleet import LoadFleet, scenario_devices
+from tooling.services import LocalMosquitto
 
 pytestmark = pytest.mark.integration
 

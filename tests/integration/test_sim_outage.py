@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from edge.accelerated_clock import AcceleratedClock
 from edge.config import MqttConfig
-from isanfarm.services import LocalMosquitto
-from isanfarm.simulate import SimulatedFleet, scenario_configs
 from simulators import scenario
-from simulators.clock import AcceleratedClock
 from tests.helpers import wait_for
+from tooling.services import LocalMosquitto
+from tooling.simulate import SimulatedFleet, scenario_configs
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agronomy.crop import VARIETIES
+from agronomy.field import FieldDay, FieldModel, run_season
+from agronomy.soil import SOILS
+from agronomy.weather import DailyWeather, KoratWeather, day_index
 from models import cropmodel
 from models.cropfeatures import (
     LAST_READ_DAY,
@@ -19,10 +23,6 @@ from models.cropfeatures import (
     weather_members,
 )
 from models.daily import RADIATION, RAIN, TMEAN, FieldSeason, from_simulation
-from simulators.crop import VARIETIES
-from simulators.field import FieldDay, FieldModel, run_season
-from simulators.soil import SOILS
-from simulators.weather import DailyWeather, KoratWeather, day_index
 
 PLANTED = date(2021, 4, 10)
 DAYS = 330

@@ -24,9 +24,9 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableType,
 )
 
-from isanfarm.dashboards import alerts, build, influxql
-from isanfarm.dashboards.panels import TimeRange, has_values, panel_queries
-from isanfarm.dashboards.preview import render
+from dashboards import alerts, build, influxql
+from dashboards.panels import TimeRange, has_values, panel_queries
+from dashboards.preview import render
 from tests.helpers import ROOT
 
 GRAFANA = ROOT / "grafana"

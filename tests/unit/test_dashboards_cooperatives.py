@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from isanfarm.contract import ContractError
-from isanfarm.dashboards import build
-from isanfarm.dashboards.cooperatives import (
+from dashboards import build
+from dashboards.cooperatives import (
     ALL_FARMS_REGEX,
     ALL_FARMS_TEXT,
     CooperativeFarms,
@@ -18,6 +17,7 @@ from isanfarm.dashboards.cooperatives import (
     options,
     with_cooperatives,
 )
+from isanfarm.contract import ContractError
 from tests.helpers import ROOT
 
 KORAT = CooperativeFarms("สหกรณ์การเกษตรโนนสูง, Korat", ("korat-002", "korat-001"))

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from api.registry.db import make_engine, migrate, session_factory
-from api.registry.models import Cooperative, Farm
-from isanfarm import cli
-from isanfarm.dashboards import build, push
+from dashboards import build, push
+from registry.db import make_engine, migrate, session_factory
+from registry.models import Cooperative, Farm
 from tests.helpers import ROOT
+from tooling import cli
 
 TOKEN = "glsa_test_token"
 ENV = {"ISANFARM_INFLUX_URL": "http://influxdb:8086", "ISANFARM_INFLUX_DATABASE": "isanfarm"}

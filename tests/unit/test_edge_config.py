@@ -104,7 +104,7 @@ def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "isanfarm.cli",
+            "tooling.cli",
             "edge",
             "check",
             "--config",
@@ -121,7 +121,7 @@ def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "isanfarm.cli",
+            "tooling.cli",
             "edge",
             "check",
             "--config",

@@ -21,10 +21,10 @@ HEAVY = [
 
 PROBE = """
 import json, sys
-import isanfarm.cli, edge.agent, edge.runner, edge.config, edge.drivers.simulated, edge.clock
+import tooling.cli, edge.agent, edge.runner, edge.config, simulators.driver, edge.clock
 from edge.drivers import load_driver
 load_driver("simulated", {"kind": "cassava_field"}).read(1_764_115_200_000)
-isanfarm.cli._parser().parse_args(["edge", "--config", "x.toml"])
+tooling.cli._parser().parse_args(["edge", "--config", "x.toml"])
 print(json.dumps(sorted(m for m in sys.modules if not m.startswith("_"))))
 """
 

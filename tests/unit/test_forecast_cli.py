@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from isanfarm import cli
+from tooling import cli
 
 
 class CountedStop(threading.Event):

@@ -24,10 +24,10 @@ from models.forecast import (
     plausible_plantings,
     whole_series_batches,
 )
+from models.modelstore import ModelStore
 from models.price import HarvestCalendar, PriceRule
-from models.registry import ModelRegistry
-from models.simulated import simulate
 from models.training import split, training_cases
+from simulators.seasons import simulate
 
 
 def _season(days: int, rain: list[float] | None = None, soil: str = "loam") -> FieldSeason:
@@ -177,7 +177,7 @@ def test_registry_serves_newest_good_pins_and_refuses_other_schema(
     tmp_path: Path, tiny_model: tuple[Any, list[Case]]
 ) -> None:
     pipeline, _ = tiny_model
-    registry = ModelRegistry(tmp_path)
+    registry = ModelStore(tmp_path)
     with pytest.raises(NoModelError, match="run `isanfarm train` first"):
         registry.load()
     first = registry.save(pipeline, {"held_out_metrics": {}})

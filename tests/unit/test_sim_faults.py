@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from edge.drivers.base import DriverError
-from edge.drivers.simulated import SimulatedDriver
-from isanfarm.simulate import link_down
 from simulators import scenario
 from simulators.device_clock import ClockFault, FaultyClock
+from simulators.driver import SimulatedDriver
 from simulators.faults import random_faults
+from tooling.simulate import link_down
 
 START_MS = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
 HOUR_MS = 3_600_000

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.drivers.simulated import SimulatedDriver
-from isanfarm import cli, contract
+from isanfarm import contract
 from simulators import offline, scenario
+from simulators.driver import SimulatedDriver
+from tooling import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 START_MS = int(datetime(2025, 6, 1, tzinfo=UTC).timestamp() * 1000)

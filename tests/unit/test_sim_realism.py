@@ -9,13 +9,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from simulators.crop import variety
-from simulators.field import FieldDay, run_season
+from agronomy.crop import variety
+from agronomy.field import FieldDay, run_season
+from agronomy.soil import LOAMY_SAND, soil_type
+from agronomy.weather import DailyWeather, KoratWeather, day_date, day_index
 from simulators.herd import heat_factor, thi, water_litres_per_day
 from simulators.offline import field_seasons, herd_days
 from simulators.scenario import generated
-from simulators.soil import LOAMY_SAND, soil_type
-from simulators.weather import DailyWeather, KoratWeather, day_date, day_index
 
 MONTH = 30.44
 
@@ -47,8 +47,8 @@ def test_rain_fed_yield_mean_and_spread_are_in_the_published_range(
 def test_harvest_index_of_a_healthy_crop(seasons: list[list[FieldDay]]) -> None:
     """DOMAIN.md "Cassava": harvest index of a healthy crop about 0.5-0.7 (checked on the crop
     objects of a good field)."""
-    from simulators.crop import CassavaCrop
-    from simulators.field import FieldModel
+    from agronomy.crop import CassavaCrop
+    from agronomy.field import FieldModel
 
     weather = KoratWeather(3, day_index(date(2025, 3, 1)))
     field = FieldModel(LOAMY_SAND, variety("KU50"), day_index(date(2025, 5, 1)), 1.0)

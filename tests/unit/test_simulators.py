@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edge.drivers.simulated import SimulatedDriver
+from agronomy.weather import KoratWeather, local_day
 from isanfarm import contract
 from simulators.cattle_barn import thi
-from simulators.weather import KoratWeather, local_day
+from simulators.driver import SimulatedDriver
 
 START_MS = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
 TEN_MIN_MS = 600_000
