@@ -2,6 +2,6 @@
 
 ``isanfarm grafana build`` writes grafana/dashboards/*.json and the alerting provisioning file
 from this package; a test keeps the committed files equal to what the code generates.
-``push`` uploads them to a running Grafana (grafana-client), ``preview`` renders each panel's
+``push`` uploads them to a running Grafana (its HTTP API, httpx), ``preview`` renders each panel's
 query result with matplotlib. docs/grafana.md describes the dashboards, variables and alerts.
 """

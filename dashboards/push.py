@@ -1,11 +1,16 @@
 """``isanfarm grafana push``: the datasource, dashboards and alert rules into a running Grafana.
 
 For a Grafana that is not provisioned from files (a hosted one, or one a cooperative already
-runs). grafana-client (the maintained fork of grafana-api) speaks the HTTP API. Everything is
-addressed by uid and overwritten, so pushing twice leaves the same state as pushing once.
+runs). It speaks Grafana's documented HTTP API with httpx: a client library for it
+(grafana-client) brought niquests, which installs urllib3-future over urllib3 in the same
+environment and broke every other user of urllib3. Everything is addressed by uid and
+overwritten, so pushing twice leaves the same state as pushing once.
 
-Tested against a fake Grafana HTTP server only (tests/unit/test_dashboards_push.py): no real
-Grafana runs where this was built.
+Alert rules go through the alerting provisioning API without ``X-Disable-Provenance``: Grafana
+marks them provisioned (read-only in its UI), like the file-provisioned ones.
+
+Tested against a fake Grafana only (tests/unit/test_dashboards_push.py): no real Grafana runs
+where this was built.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
-from grafana_client.api import GrafanaApi
-from grafana_client.client import GrafanaClientError, GrafanaException
 
 from dashboards import alerts, build
 from dashboards.cooperatives import CooperativeFarms, with_cooperatives
 
 DATASOURCE_FILE = Path("provisioning/datasources/isanfarm.yaml")
+TIMEOUT_S = 5.0
+HINTS = {
+    401: "check the service-account token (--token or ISANFARM_GRAFANA_TOKEN)",
+    403: "the service account needs the Admin role (datasources, folders and alert rules)",
+}
 
 
 class PushError(RuntimeError):
@@ -37,6 +46,48 @@ class PushReport:
     dashboards: list[str] = field(default_factory=list)
     alert_rules: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+
+
+class Grafana:
+    """Grafana's HTTP API: JSON in, and every refusal or unreachable server a PushError."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def exists(self, path: str) -> bool:
+        response = self._request("GET", path)
+        if response.status_code == 404:
+            return False
+        _check(response)
+        return True
+
+    def send(self, method: str, path: str, body: Mapping[str, Any]) -> None:
+        _check(self._request(method, path, body))
+
+    def _request(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        try:
+            return self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise PushError(
+                f"cannot reach Grafana at {self._client.base_url}: {str(exc) or type(exc).__name__}"
+            ) from None
+
+
+def _check(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        message = response.json().get("message") or response.text
+    except (ValueError, AttributeError):
+        message = response.text or response.reason_phrase
+    request = response.request
+    hint = f" ({HINTS[response.status_code]})" if response.status_code in HINTS else ""
+    raise PushError(
+        f"Grafana answered {response.status_code} to {request.method} {request.url.path}: "
+        f"{message}{hint}"
+    )
 
 
 def datasources(root: Path, environ: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -56,7 +107,7 @@ def datasources(root: Path, environ: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 def push(
-    api: GrafanaApi,
+    api: Grafana,
     root: Path,
     environ: Mapping[str, str] | None = None,
     cooperatives: Sequence[CooperativeFarms] | None = None,
@@ -64,68 +115,76 @@ def push(
     """``cooperatives`` (from the registry): the entries of every dashboard's cooperative
     variable; None leaves the committed "all farms" only."""
     report = PushReport()
-    try:
-        for source in datasources(root, os.environ if environ is None else environ):
-            _upsert_datasource(api, source, report)
-        _ensure_folder(api, report)
-        for name, committed in build.load_dashboards(root).items():
-            dashboard = (
-                committed if cooperatives is None else with_cooperatives(committed, cooperatives)
-            )
-            dashboard.pop("id", None)
-            api.dashboard.update_dashboard(
-                {
-                    "dashboard": dashboard,
-                    "folderUid": alerts.FOLDER,
-                    "overwrite": True,
-                    "message": "isanfarm grafana push",
-                }
-            )
-            report.dashboards.append(name)
-        for spec in alerts.specs():
-            _upsert_rule(api, alerts.rule_json(alerts.build_rule(spec)), report)
-    except GrafanaException as exc:
-        raise PushError(f"Grafana answered {exc.status_code}: {exc.message}") from None
+    for source in datasources(root, os.environ if environ is None else environ):
+        _upsert_datasource(api, source, report)
+    _ensure_folder(api, report)
+    for name, committed in build.load_dashboards(root).items():
+        dashboard = (
+            committed if cooperatives is None else with_cooperatives(committed, cooperatives)
+        )
+        dashboard.pop("id", None)
+        body = {
+            "dashboard": dashboard,
+            "folderUid": alerts.FOLDER,
+            "overwrite": True,
+            "message": "isanfarm grafana push",
+        }
+        api.send("POST", "/api/dashboards/db", body)
+        report.dashboards.append(name)
+    for spec in alerts.specs():
+        _upsert_rule(api, alerts.rule_json(alerts.build_rule(spec)), report)
     return report
 
 
-def _upsert_datasource(api: GrafanaApi, source: dict[str, Any], report: PushReport) -> None:
+def _upsert_datasource(api: Grafana, source: dict[str, Any], report: PushReport) -> None:
     body = {k: v for k, v in source.items() if k not in ("orgId", "version", "editable")}
-    if _exists(lambda: api.datasource.get_datasource_by_uid(source["uid"])):
-        api.datasource.update_datasource_by_uid(source["uid"], body)
+    path = f"/api/datasources/uid/{source['uid']}"
+    if api.exists(path):
+        api.send("PUT", path, body)
     else:
-        api.datasource.create_datasource(body)
+        api.send("POST", "/api/datasources", body)
         report.created.append(f"datasource {source['uid']}")
     report.datasources.append(source["uid"])
 
 
-def _ensure_folder(api: GrafanaApi, report: PushReport) -> None:
-    if not _exists(lambda: api.folder.get_folder(alerts.FOLDER)):
-        api.folder.create_folder(alerts.FOLDER, uid=alerts.FOLDER)
+def _ensure_folder(api: Grafana, report: PushReport) -> None:
+    if not api.exists(f"/api/folders/{alerts.FOLDER}"):
+        api.send("POST", "/api/folders", {"title": alerts.FOLDER, "uid": alerts.FOLDER})
         report.created.append(f"folder {alerts.FOLDER}")
 
 
-def _upsert_rule(api: GrafanaApi, rule: dict[str, Any], report: PushReport) -> None:
+def _upsert_rule(api: Grafana, rule: dict[str, Any], report: PushReport) -> None:
     uid = rule["uid"]
-    if _exists(lambda: api.alertingprovisioning.get_alertrule(uid)):
-        api.alertingprovisioning.update_alertrule(uid, rule)
+    path = f"/api/v1/provisioning/alert-rules/{uid}"
+    if api.exists(path):
+        api.send("PUT", path, rule)
     else:
-        api.alertingprovisioning.create_alertrule(rule)
+        api.send("POST", "/api/v1/provisioning/alert-rules", rule)
         report.created.append(f"alert rule {uid}")
     report.alert_rules.append(uid)
 
 
-def _exists(get: Any) -> bool:
+def connect(url: str, token: str | None, transport: httpx.BaseTransport | None = None) -> Grafana:
+    """A token (service account) or, without one, the user and password in the URL.
+
+    ``url`` may carry a path (a Grafana served under ``/grafana``); ``transport`` is for tests."""
     try:
-        get()
-    except GrafanaClientError as exc:
-        if exc.status_code == 404:
-            return False
-        raise
-    return True
-
-
-def connect(url: str, token: str | None) -> GrafanaApi:
-    """A token (service account) or, without one, the user and password in the URL."""
-    api: GrafanaApi = GrafanaApi.from_url(url, credential=token)
-    return api
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise PushError(f"--url {url!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise PushError(f"--url {url!r} needs http:// or https:// and a host")
+    auth: httpx.Auth | None = None
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif parsed.username or parsed.password:
+        auth = httpx.BasicAuth(parsed.username, parsed.password)
+    client = httpx.Client(
+        base_url=parsed.copy_with(username=None, password=None),
+        auth=auth,
+        headers=headers,
+        timeout=TIMEOUT_S,
+        transport=transport,
+    )
+    return Grafana(client)

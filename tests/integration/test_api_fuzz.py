@@ -41,8 +41,7 @@ def test_no_request_gets_a_server_error_and_responses_match_the_schema(
     """Every operation, up to 25 generated requests each, with a cooperative admin's key.
 
     Requests go through Starlette's TestClient (httpx) and schemathesis validates the
-    responses: its own pytest plugin does not run under pytest 9 here, and its requests-based
-    transport breaks beside urllib3-future, which grafana-client's niquests installs."""
+    responses: its own pytest plugin does not run under pytest 9 here."""
     app, world = fuzz_world
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     client = TestClient(app, raise_server_exceptions=False)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tooling import cli
+from tooling import cli, model_commands
 
 
 class CountedStop(threading.Event):
@@ -35,17 +35,17 @@ def _serve(monkeypatch: pytest.MonkeyPatch, outcomes: list[int | Exception]) -> 
             raise outcome
         return outcome
 
-    monkeypatch.setattr(cli, "_stop_on_signals", lambda: stop)
-    monkeypatch.setattr(cli, "_forecast_once", run_once)
+    monkeypatch.setattr(model_commands, "stop_on_signals", lambda: stop)
+    monkeypatch.setattr(model_commands, "_forecast_once", run_once)
     args = argparse.Namespace(every=86_400.0, retry_after=300.0)
-    assert cli._forecast(args) == 0
+    assert model_commands._forecast(args) == 0
     return stop.waits
 
 
 def test_a_run_failed_on_the_database_is_repeated_after_retry_after_not_a_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    waits = _serve(monkeypatch, [0, cli.FORECAST_FAILED, ConnectionError("registry"), 0])
+    waits = _serve(monkeypatch, [0, model_commands.FORECAST_FAILED, ConnectionError("registry"), 0])
 
     assert waits == [86_400.0, 300.0, 300.0, 86_400.0]
 
@@ -53,11 +53,11 @@ def test_a_run_failed_on_the_database_is_repeated_after_retry_after_not_a_day(
 def test_a_run_refused_for_its_input_waits_the_whole_period(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert _serve(monkeypatch, [cli.FORECAST_REFUSED]) == [86_400.0]
+    assert _serve(monkeypatch, [model_commands.FORECAST_REFUSED]) == [86_400.0]
 
 
 def test_retry_after_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     args = cli._parser().parse_args(["forecast", "--every", "60", "--retry-after", "0"])
 
-    assert cli._forecast(args) == 2
+    assert model_commands._forecast(args) == 2
     assert "--retry-after 0.0 must be a positive number" in capsys.readouterr().err
