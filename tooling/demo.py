@@ -66,7 +66,7 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         api_port = _port(args.api_port)
         registry_url = f"sqlite:///{state_dir}/registry.sqlite3"
         configs = _configs(args, MqttConfig(port=mosquitto.port), state_dir / "devices")
-        api_key = _register(registry_url, configs)
+        api_key = _register(registry_url, configs, args.days_back)
         env = {
             **os.environ,
             "ISANFARM_MQTT_HOST": "127.0.0.1",
@@ -98,8 +98,10 @@ def _configs(args: argparse.Namespace, mqtt: MqttConfig, state_dir: Path) -> lis
     return device_configs(layout, mqtt, state_dir)
 
 
-def _register(registry_url: str, configs: list[EdgeConfig]) -> str:
-    """The demo farm in the registry, so the API serves it; returns a read key for it."""
+def _register(registry_url: str, configs: list[EdgeConfig], days_back: float) -> str:
+    """The demo farm in the registry, so the API serves it, with every animal its barns weigh
+    from the simulated clock's start ``days_back`` ago, so each herd forecast uses its target;
+    returns a read key for it. A restart updates the same rows."""
     from registry.db import make_engine, migrate, session_factory
     from tooling.seed import register_simulated_farm
 
@@ -108,7 +110,8 @@ def _register(registry_url: str, configs: list[EdgeConfig]) -> str:
     try:
         with session_factory(engine)() as session, session.begin():
             planting = simulation_start(365).date()
-            return register_simulated_farm(session, "demo-coop", configs, planting)
+            herd_start = simulation_start(days_back)
+            return register_simulated_farm(session, "demo-coop", configs, planting, herd_start)
     finally:
         engine.dispose()
 
