@@ -2,7 +2,9 @@
 
 The soil steps at whatever interval the caller has (a live node every reading, an offline season
 once a day); the crop steps once per day with that day's mean water stress. Before planting the
-field is bare soil, evaporating only.
+field is bare soil, evaporating only. The crop's physiology (``CropParameters``) and the soil's
+hydraulics (``SoilType``) are arguments, so that a simulated field may differ from the
+forecaster's standard crop.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from agronomy.crop import CassavaCrop, Variety
-from agronomy.soil import PROBED_LAYERS, SoilType, SoilWater
+from agronomy.crop import STANDARD_CROP, CassavaCrop, CropParameters, Variety
+from agronomy.soil import PROBED_LAYERS, SoilType, SoilWater, Uptake
 from agronomy.weather import DailyWeather, day_index
 
 #: A field starts this many days before planting (or before the live start), so that its soil
@@ -44,11 +46,17 @@ class FieldDay:
 
 class FieldModel:
     def __init__(
-        self, soil: SoilType, variety: Variety, planting_day: int, management: float = 1.0
+        self,
+        soil: SoilType,
+        variety: Variety,
+        planting_day: int,
+        management: float = 1.0,
+        parameters: CropParameters = STANDARD_CROP,
     ) -> None:
-        self.soil = SoilWater(soil)
+        self.soil = SoilWater(soil, uptake(parameters))
         self.variety = variety
         self.management = management
+        self.parameters = parameters
         self.planting_day = planting_day
         self.crop: CassavaCrop | None = None
         self._demand = 0.0
@@ -58,7 +66,8 @@ class FieldModel:
         """Rain and reference ET over the last ``dt_days``."""
         crop = self.crop
         if crop is None:
-            evaporation, transpiration, roots = et0_mm * 0.3, 0.0, 0.0
+            evaporation, transpiration = et0_mm * self.parameters.kc_bare, 0.0
+            roots = 0.0
         else:
             evaporation, transpiration = crop.water_demand_mm(et0_mm)
             roots = crop.root_depth_mm
@@ -72,7 +81,7 @@ class FieldModel:
         water_factor = self._supplied / self._demand if self._demand > 0 else 1.0
         self._demand = self._supplied = 0.0
         if self.crop is None and day >= self.planting_day:
-            self.crop = CassavaCrop(self.variety, self.management)
+            self.crop = CassavaCrop(self.variety, self.management, self.parameters)
         if self.crop is not None:
             wetness = self.soil.root_zone_wetness(STORAGE_ROOT_DEPTH_MM)
             self.crop.step(weather, water_factor, wetness)
@@ -108,12 +117,22 @@ def run_season(
     planted: date,
     end: date,
     management: float = 1.0,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> list[FieldDay]:
     """Every day from planting to ``end`` (inclusive), after a bare-soil spin-up."""
     planting_day, end_day = day_index(planted), day_index(end)
     if end_day < planting_day:
         raise ValueError(f"harvest {end} is before planting {planted}: swap them")
-    field = FieldModel(soil, variety, planting_day, management)
+    field = FieldModel(soil, variety, planting_day, management, parameters)
     for day in range(planting_day - SPIN_UP_DAYS, planting_day):
         field.step_day(day, weather.day(day))
     return [field.step_day(day, weather.day(day)) for day in range(planting_day, end_day + 1)]
+
+
+def uptake(parameters: CropParameters) -> Uptake:
+    """The soil model's view of the crop's roots."""
+    return Uptake(
+        parameters.depletion_fraction,
+        parameters.root_uptake_scale_mm,
+        parameters.uptake_compensation,
+    )

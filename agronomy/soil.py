@@ -1,14 +1,16 @@
 """A layered soil water balance for Korat's sandy upland soils: rain, evaporation, uptake, drainage.
 
-Four layers: three read by the capacitive probes at 10, 30 and 60 cm, and a deep layer (80-150
+Four layers: three read by the capacitive probes at 10, 30 and 60 cm, and a deep layer (80-250
 cm) that cassava roots reach and no probe sees, which carries rainy-season water into the dry
-season. Rain enters the top layer; water above field capacity drains to the layer below at a
-soil-specific rate and leaves the bottom as deep drainage; water above saturation moves down at
-once. Soil evaporation dries the top layer; crop transpiration draws on the layers the roots
-reach, reduced as the soil dries (FAO-56, Allen et al. 1998, eq. 84, with the depletion fraction
-p = 0.35 of FAO-56 Table 22 for cassava), with moist deep layers making up for a dry surface.
-Any time step works: the live field node steps every reading (minutes), the offline season
-steps daily.
+season: cassava keeps extracting water from 2 m and more (shared/DOMAIN.md "Dry season and
+drought"; El-Sharkawy 2007). Rain enters the top layer; water above field capacity drains to
+the layer below at a soil-specific rate and leaves the bottom as deep drainage; water above
+saturation moves down at once. Soil evaporation dries the top layer; crop transpiration draws
+on the layers the roots reach, reduced as the soil dries (FAO-56, Allen et al. 1998, eq. 84),
+with moist deep layers making up for a dry surface. How the roots take water up (the
+depletion fraction, their spread with depth, compensation) is the crop's, passed in as an
+``Uptake``. Any time step works: the live field node steps every reading (minutes), the
+offline season steps daily.
 
 Soil constants are from shared/DOMAIN.md ("Soils": loamy sand field capacity 12-18%, wilting
 point 4-8%; sandy loam / loam field capacity 20-30%, wilting point 8-14%); saturation and the
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class SoilType:
+    """A soil's hydraulics (volumetric water, 0..1); a world may vary any of them."""
+
     field_capacity: float
     wilting_point: float
     saturation: float
@@ -40,20 +44,23 @@ LOAM = SoilType(field_capacity=0.28, wilting_point=0.13, saturation=0.45, draina
 #: Korat / Warin series upland soils are loamy sands; Yasothon and lower slopes sandy loams.
 SOILS = {"loamy_sand": LOAMY_SAND, "sandy_loam": SANDY_LOAM, "loam": LOAM}
 
-#: Layer thickness (mm): 0-20, 20-40, 40-80 cm (probes at 10, 30, 60 cm) and 80-150 cm.
-LAYER_MM = (200.0, 200.0, 400.0, 700.0)
+#: Layer thickness (mm): 0-20, 20-40, 40-80 cm (probes at 10, 30, 60 cm) and 80-250 cm.
+LAYER_MM = (200.0, 200.0, 400.0, 1700.0)
 PROBED_LAYERS = 3
-#: FAO-56 Table 22, cassava (year 1): soil water depletion fraction before stress.
-DEPLETION_FRACTION = 0.35
 #: An air-dry surface falls below wilting point: evaporation may take the top layer to half of it.
 AIR_DRY_SHARE = 0.5
-#: Shape of root water uptake with depth: weight exp(-depth / 600 mm) (modelling choice; most
-#: cassava fine roots are in the top 40 cm, a few reach 1.5 m).
-ROOT_UPTAKE_SCALE_MM = 600.0
-#: Compensated uptake (Jarvis 1989): roots in moist layers make up for roots in dry ones; the
-#: plant is stressed only when the root-weighted stress index falls below this (modelling
-#: choice).
-UPTAKE_COMPENSATION = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Uptake:
+    """How a crop's roots take water up (``agronomy.crop.CropParameters`` holds the figures):
+    the soil water depletion fraction before stress (FAO-56 p), the depth scale of the root
+    weights exp(-depth / scale), and the root-weighted stress index below which the plant is
+    stressed (compensated uptake, Jarvis 1989)."""
+
+    depletion_fraction: float
+    scale_mm: float
+    compensation: float
 
 
 def soil_type(name: str) -> SoilType:
@@ -66,9 +73,10 @@ def soil_type(name: str) -> SoilType:
 class SoilWater:
     """Volumetric water content (0..1) of each layer, stepped forward in time."""
 
-    def __init__(self, soil: SoilType, wetness: float = 0.5) -> None:
+    def __init__(self, soil: SoilType, uptake: Uptake, wetness: float = 0.5) -> None:
         """``wetness`` 0..1 sets the start between wilting point and field capacity."""
         self.soil = soil
+        self.uptake = uptake
         start = soil.wilting_point + wetness * (soil.field_capacity - soil.wilting_point)
         self.theta = [start] * len(LAYER_MM)
         self.deep_drainage_mm = 0.0
@@ -107,21 +115,23 @@ class SoilWater:
     def _transpire(self, demand_mm: float, root_depth_mm: float) -> float:
         if demand_mm <= 0 or root_depth_mm <= 0:
             return 1.0
-        weights, top = [], 0.0
+        uptake, weights, top = self.uptake, [], 0.0
         for thickness in LAYER_MM:
             reach = min(thickness, max(0.0, root_depth_mm - top))
-            weights.append(reach * math.exp(-(top + reach / 2) / ROOT_UPTAKE_SCALE_MM))
+            weights.append(reach * math.exp(-(top + reach / 2) / uptake.scale_mm))
             top += thickness
         soil = self.soil
         available_range = soil.field_capacity - soil.wilting_point
         stress = []
         for i in range(len(LAYER_MM)):
             fraction = (self.theta[i] - soil.wilting_point) / available_range
-            stress.append(weights[i] * min(1.0, max(0.0, fraction / (1 - DEPLETION_FRACTION))))
+            stress.append(
+                weights[i] * min(1.0, max(0.0, fraction / (1 - uptake.depletion_fraction)))
+            )
         index = sum(stress) / sum(weights)
         if index <= 0:
             return 0.0
-        wanted = demand_mm * min(1.0, index / UPTAKE_COMPENSATION)
+        wanted = demand_mm * min(1.0, index / uptake.compensation)
         supplied = 0.0
         for i, thickness in enumerate(LAYER_MM):
             available = max(0.0, (self.theta[i] - soil.wilting_point) * thickness)

@@ -21,11 +21,10 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-#: Thailand is UTC+7 all year; the diurnal cycle follows local solar time.
-ICT = timedelta(hours=7)
-ICT_MS = 7 * 3_600_000
-DAY_MS = 86_400_000
-EPOCH = date(1970, 1, 1)
+from agronomy.units import DAY_MS, EPOCH, HOUR_MS, THAI_UTC_OFFSET_MS, thai_day
+
+#: The day index ``KoratWeather.day`` takes for an instant (UTC ms): its Thai day.
+local_day = thai_day
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +125,8 @@ class KoratWeather:
         return self._days[day_index]
 
     def sample(self, ts_ms: int, since_ms: int) -> WeatherSample:
-        local_ms = ts_ms + ICT_MS
-        day = self.day(local_ms // DAY_MS)
-        hour = (local_ms % DAY_MS) / 3_600_000
+        day = self.day(local_day(ts_ms))
+        hour = (ts_ms + THAI_UTC_OFFSET_MS) % DAY_MS / HOUR_MS
         return WeatherSample(
             air_temperature_c=diurnal_temperature(day, hour),
             relative_humidity_pct=diurnal_humidity(day, hour),
@@ -166,10 +164,10 @@ class KoratWeather:
     def _rain_between(self, since_ms: int, ts_ms: int) -> float:
         """Rain in (since, ts]: each day's total falls in a storm window 14:00-20:00 local."""
         total = 0.0
-        start, end = since_ms + ICT_MS, ts_ms + ICT_MS
+        start, end = since_ms + THAI_UTC_OFFSET_MS, ts_ms + THAI_UTC_OFFSET_MS
         for day_index in range(start // DAY_MS, end // DAY_MS + 1):
-            storm_start = day_index * DAY_MS + 14 * 3_600_000
-            storm_end = storm_start + 6 * 3_600_000
+            storm_start = day_index * DAY_MS + 14 * HOUR_MS
+            storm_end = storm_start + 6 * HOUR_MS
             overlap = min(end, storm_end) - max(start, storm_start)
             if overlap > 0:
                 total += self.day(day_index).rain_mm * overlap / (storm_end - storm_start)
@@ -198,11 +196,6 @@ def solar_radiation(day: DailyWeather, hour: float) -> float:
         return 0.0
     peak_w_m2 = day.radiation_mj * 1e6 / (12 * 3600 * 2 / math.pi)
     return peak_w_m2 * math.sin(math.pi * (hour - 6) / 12)
-
-
-def local_day(ts_ms: int) -> int:
-    """Days since 1970-01-01 in Thai time, the index ``KoratWeather.day`` takes."""
-    return (ts_ms + ICT_MS) // DAY_MS
 
 
 def day_index(when: date) -> int:

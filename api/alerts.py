@@ -1,11 +1,11 @@
 """Alert rules, evaluated against the latest data; each raises at most one open alert per
 kind and subject, which stays until someone acknowledges it.
 
-Thresholds: soil dry when the 30 cm probe reads below the soil's wilting point plus 2 points
-(wilting points from shared/DOMAIN.md: loamy sand 4-8%, sandy loam / loam 8-14% VWC; the upper
-ends are used, a modelling choice); heat stress at THI >= 79, the "danger" category of the
-Livestock Weather Safety Index (DOMAIN.md); a device is offline when not heard from for
-``offline_after_s``; ingest rejects when a farm's messages were rejected in the last hour.
+Thresholds: soil dry when the 30 cm probe reads below the dry threshold of the field's soil
+(``agronomy.soilwater``: a little above its wilting point, the rule the dashboards use too);
+heat stress from the "danger" category of the Livestock Weather Safety Index up
+(``agronomy.thi``); a device is offline when not heard from for ``offline_after_s``; ingest
+rejects when a farm's messages were rejected in the last hour.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agronomy.soilwater import dry_below_pct_for
+from agronomy.thi import THI_DANGER, thi
 from api.timeseries import device_statuses
 from isanfarm import storage
 from isanfarm.influx import InfluxV1, series_rows
 from registry import models
-
-WILTING_POINT_PCT = {"loamy_sand": 8.0, "sandy_loam": 14.0, "loam": 14.0}
-DRY_MARGIN_PCT = 2.0
-THI_DANGER = 79.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +33,6 @@ class Finding:
     kind: str
     subject: str
     message: str
-
-
-def thi(temperature_c: float, humidity_pct: float) -> float:
-    return 0.8 * temperature_c + humidity_pct / 100 * (temperature_c - 14.4) + 46.4
 
 
 def evaluate(session: Session, influx: InfluxV1, offline_after_s: float) -> list[models.Alert]:
@@ -83,7 +77,7 @@ def _latest(influx: InfluxV1, farm_id: str, site: str, fields: list[str]) -> dic
 def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
     for field in session.scalars(select(models.Field)):
         latest = _latest(influx, field.farm_id, field.id, ["soil_moisture_30cm"])
-        limit = WILTING_POINT_PCT.get(field.soil, 8.0) + DRY_MARGIN_PCT
+        limit = dry_below_pct_for(field.soil)
         moisture = latest.get("soil_moisture_30cm")
         if moisture is not None and moisture < limit:
             yield Finding(
@@ -91,7 +85,7 @@ def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
                 field.farm_id,
                 "soil_dry",
                 field.id,
-                f"soil at 30 cm is {moisture:.1f}% VWC, below {limit:.0f}% for {field.soil}",
+                f"soil at 30 cm is {moisture:.1f}% VWC, below {limit:g}% for {field.soil}",
             )
 
 

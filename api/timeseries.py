@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from agronomy.units import THAI_TIMEZONE
 from api.schemas import MAX_TELEMETRY_POINTS
 from isanfarm import storage
 from isanfarm.contract import SENSOR_CATALOGUE
 from isanfarm.influx import InfluxV1, ids_regex, series_rows
 
-ICT = timedelta(hours=7)
 RESOLUTIONS = {
     "raw": storage.TELEMETRY,
     "hour": storage.TELEMETRY_HOURLY,
@@ -205,9 +205,4 @@ def cattle_forecasts(influx: InfluxV1, herd_id: str) -> Rows:
 
 def local_today() -> date:
     """Today in Thailand."""
-    return (datetime.now(UTC) + ICT).date()
-
-
-def local_date(ms: int) -> date:
-    """The Thai calendar day of a UTC instant."""
-    return (ms_to_datetime(ms) + ICT).date()
+    return datetime.now(THAI_TIMEZONE).date()

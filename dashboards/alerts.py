@@ -17,7 +17,8 @@ from grafana_foundation_sdk.builders import alerting, expr
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange, Rule
 
-from dashboards.common import BARN_READINGS, SOIL, THI_DANGER, thi_expression
+from agronomy.thi import THI_DANGER
+from dashboards.common import BARN_READINGS, SOIL, thi_expression
 from dashboards.influxql import DATASOURCE_UID, Target
 from isanfarm import storage
 

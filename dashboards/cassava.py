@@ -13,13 +13,13 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from agronomy.units import RAI_PER_HA
 from dashboards.common import (
     BY_INTERVAL,
     DAILY,
     FARM,
     HERE,
     ISSUED,
-    RAI_PER_HA,
     SITE,
     SOIL,
     THAI_DAY,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from agronomy.thi import THI_ALERT, THI_DANGER, THI_EMERGENCY, thi_formula
 from dashboards.common import (
     BY_INTERVAL,
     DAILY,
@@ -18,9 +19,6 @@ from dashboards.common import (
     HERE,
     SITE,
     THAI_DAY,
-    THI_ALERT,
-    THI_DANGER,
-    THI_EMERGENCY,
     banded,
     bar_panel,
     line_panel,
@@ -130,7 +128,7 @@ def dashboard() -> Dashboard:
                     ],
                     "none",
                     span=24,
-                    description=bands + " THI = 0.8 T + RH/100 (T - 14.4) + 46.4.",
+                    description=f"{bands} THI = {thi_formula('T', 'RH')}.",
                 ),
                 thi_bands(),
             )

@@ -30,6 +30,10 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
+from agronomy.soil import SOILS
+from agronomy.soilwater import COMMONEST_SOIL, dry_below_pct
+from agronomy.thi import thi_formula
+from agronomy.units import THAI_UTC_OFFSET_HOURS
 from dashboards.cooperatives import (
     ALL_FARMS_REGEX,
     ALL_FARMS_TEXT,
@@ -43,12 +47,10 @@ from dashboards.influxql import Target, datasource
 from isanfarm import storage
 
 #: One Thai day (UTC+7) in InfluxQL, as the daily rollups are windowed: ``GROUP BY time(1d, -7h)``.
-THAI_DAY = "1d, -7h"
+THAI_DAY = f"1d, -{THAI_UTC_OFFSET_HOURS}h"
 #: The daily and hourly rollups, qualified with their retention policy.
 DAILY = f'"{storage.ROLLUP_POLICY}"."{storage.TELEMETRY_DAILY}"'
 HOURLY = f'"{storage.ROLLUP_POLICY}"."{storage.TELEMETRY_HOURLY}"'
-#: 1 ha = 6.25 rai (DOMAIN.md): t/ha divided by this is t/rai.
-RAI_PER_HA = 6.25
 
 # Filters used by every farm-level query.
 FARM = '"farm" =~ /^$farm$/'
@@ -63,29 +65,28 @@ BY_INTERVAL = "GROUP BY time($__interval) fill(none)"
 class SoilBands:
     """Volumetric water (%VWC) bands for the soil-moisture panel and the dry-soil alert.
 
-    Defaults: loamy sand, the commonest upland soil around Korat (DOMAIN.md: field capacity
-    12-18 %, wilting point 4-8 %). Dry = at or below the upper wilting point; stressed up to the
-    lower field capacity; wet above the upper field capacity (drainage, waterlogging risk). A
-    sandy-loam field (FC 20-30, WP 8-14) needs other numbers: per-field soil comes with the
-    registry; until then this is a modelling choice, changed here and rebuilt."""
+    An InfluxQL query cannot know a field's soil (it is in the registry, not in InfluxDB), so
+    the bands are one soil's: the commonest upland soil around Korat,
+    ``agronomy.soilwater.COMMONEST_SOIL`` (loamy sand). Dry is that soil's threshold from
+    ``agronomy.soilwater``, the one the API's soil-dry alert applies per field; stressed up to
+    the lower field capacity of DOMAIN.md's range (12-18 %); wet above its upper end (drainage,
+    waterlogging risk). A sandy-loam field (FC 20-30, WP 8-14) is drawn against loamy-sand
+    bands until per-field soil reaches the dashboards."""
 
-    dry_below: float = 8.0
+    dry_below: float = dry_below_pct(SOILS[COMMONEST_SOIL])
     adequate_from: float = 12.0
     wet_above: float = 18.0
 
 
 SOIL = SoilBands()
 
-#: Livestock Weather Safety Index categories of THI (DOMAIN.md): < 75 normal, 75-78 alert,
-#: 79-83 danger, >= 84 emergency.
-THI_ALERT, THI_DANGER, THI_EMERGENCY = 75.0, 79.0, 84.0
-
 
 def thi_expression(
     temperature: str = '"air_temperature"', humidity: str = '"relative_humidity"'
 ) -> str:
-    """THI = 0.8 T + (RH/100)(T - 14.4) + 46.4 (Thom's index, as used by Mader et al. 2006)."""
-    return f"0.8 * {temperature} + {humidity} / 100 * ({temperature} - 14.4) + 46.4"
+    """THI per reading in InfluxQL, written out from ``agronomy.thi`` (InfluxQL has no
+    functions of our own, so the formula is spelled with the one definition's coefficients)."""
+    return thi_formula(temperature, humidity)
 
 
 #: Barn climate readings are the ones that carry the water meter: a field-level filter that

@@ -16,15 +16,13 @@ from grafana_foundation_sdk.models.dashboard import (
     DynamicConfigValue,
 )
 
+from agronomy.thi import THI_ALERT, THI_DANGER, THI_EMERGENCY
+from agronomy.units import RAI_PER_HA
 from dashboards.common import (
     BARN_READINGS,
     FARM,
     ISSUED,
-    RAI_PER_HA,
     SOIL,
-    THI_ALERT,
-    THI_DANGER,
-    THI_EMERGENCY,
     cooperative_variable,
     farm_variable,
     issued_variable,

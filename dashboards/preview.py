@@ -13,13 +13,13 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agronomy.units import THAI_TIMEZONE
 from dashboards.panels import PanelQuery, Runner, TimeRange, panel_queries
 
-BANGKOK = timezone(timedelta(hours=7))
 COLUMNS = 3
 
 
@@ -111,7 +111,7 @@ def _draw(axis: Any, results: list[tuple[PanelQuery, list[dict[str, Any]]]]) -> 
 def _lines(axis: Any, series: list[dict[str, Any]], hidden: frozenset[str]) -> None:
     for one in series:
         times = [
-            datetime.fromtimestamp(row[0] / 1000, tz=UTC).astimezone(BANGKOK)
+            datetime.fromtimestamp(row[0] / 1000, tz=UTC).astimezone(THAI_TIMEZONE)
             for row in one["values"]
         ]
         label_tags = ",".join(one.get("tags", {}).values())
@@ -175,7 +175,7 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int) and value > 10**12:  # a time in ms
-        return datetime.fromtimestamp(value / 1000, tz=BANGKOK).strftime("%Y-%m-%d")
+        return datetime.fromtimestamp(value / 1000, tz=THAI_TIMEZONE).strftime("%Y-%m-%d")
     return "" if value is None else str(value)
 
 

@@ -18,14 +18,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from agronomy.units import DAY_MS, HOUR_MS, THAI_UTC_OFFSET_MS
 from ingest.points import TELEMETRY_MEASUREMENT
 from isanfarm.contract import SENSOR_CATALOGUE
 from isanfarm.influx import InfluxV1
-
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-#: Thailand is UTC+7 all year: local midnight is 17:00 UTC.
-LOCAL_OFFSET_MS = 7 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +45,8 @@ class Resolution:
 
 
 HOURLY = Resolution("1h", HOUR_MS, 0)
-DAILY = Resolution("1d", DAY_MS, -LOCAL_OFFSET_MS)
+#: Thai days: local midnight is 17:00 UTC.
+DAILY = Resolution("1d", DAY_MS, -THAI_UTC_OFFSET_MS)
 RESOLUTIONS = (HOURLY, DAILY)
 _HOUR_ALIGNED = all(r.length_ms % HOUR_MS == 0 == r.offset_ms % HOUR_MS for r in RESOLUTIONS)
 assert _HOUR_ALIGNED, "RollupPlanner.mark finds windows by the hour"

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DAY_MS = 86_400_000
-ICT_MS = 7 * 3_600_000
-#: Livestock Weather Safety Index thresholds (DOMAIN.md): alert, danger, emergency.
-THI_LEVELS = (75.0, 79.0, 84.0)
+from agronomy.thi import HeatStress, heat_stress, thi
+from agronomy.units import DAY_MS, thai_day
+
 #: z of the 10% / 90% quantiles of a normal distribution.
 Z80 = 1.2816
 MODEL_VERSION = "cattle-adg-1"
@@ -52,17 +51,11 @@ class AnimalForecast:
     daily_days: int
 
 
-def thi(temperature_c: float, relative_humidity_pct: float) -> float:
-    """Thom's Temperature-Humidity Index as in DOMAIN.md (Mader et al. 2006)."""
-    t = temperature_c
-    return 0.8 * t + (relative_humidity_pct / 100) * (t - 14.4) + 46.4
-
-
 def heat_stress_risk(readings: Iterable[tuple[float, float]]) -> float:
     """0..1 from barn (temperature, humidity) readings of the recent days, used as a persistence
     forecast: the mean severity of the readings, each scored 0 below THI 75, 1/3 alert, 2/3
     danger, 1 emergency. NaN when there are no readings."""
-    scores = [sum(thi(t, rh) >= level for level in THI_LEVELS) / 3 for t, rh in readings]
+    scores = [heat_stress(thi(t, rh)) / HeatStress.EMERGENCY for t, rh in readings]
     return float(np.mean(scores)) if scores else float("nan")
 
 
@@ -71,7 +64,7 @@ def daily_weights(passes: Sequence[tuple[int, float]], reject_share: float) -> d
     the median of the rest."""
     by_day: dict[int, list[float]] = defaultdict(list)
     for ts_ms, weight in passes:
-        by_day[(ts_ms + ICT_MS) // DAY_MS].append(weight)
+        by_day[thai_day(ts_ms)].append(weight)
     days = sorted(by_day)
     medians = np.array([np.median(by_day[d]) for d in days])
     out = {}
@@ -92,8 +85,8 @@ def forecast_animal(
     rule: CattleRule = CattleRule(),
 ) -> AnimalForecast | None:
     """None when fewer than ``rule.min_days`` days have a weight in the window."""
-    today = (now_ms + ICT_MS) // DAY_MS
-    recent = [(t, w) for t, w in passes if (t + ICT_MS) // DAY_MS > today - rule.window_days]
+    today = thai_day(now_ms)
+    recent = [(t, w) for t, w in passes if thai_day(t) > today - rule.window_days]
     daily = daily_weights(recent, rule.reject_share)
     if len(daily) < rule.min_days:
         return None

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from agronomy import crop as c
 from agronomy import soil as s
+from agronomy.crop import PAR_SHARE, STANDARD_CROP, CropParameters
 from agronomy.field import STORAGE_ROOT_DEPTH_MM
 from agronomy.weather import ET0_MM_PER_MJ
 from models.daily import FloatArray, IntArray
@@ -47,8 +47,9 @@ _N_LAYERS = len(s.LAYER_MM)
     _SHED,
     _FLUSH,
     _WET,
-) = range(10)
-_CROP_SLOTS = 10
+    _SINK,
+) = range(11)
+_CROP_SLOTS = 11
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,8 @@ class Groups:
     """Per group (arrays of one length): the row of ``observed`` holding its planting day
     (its season's days follow), the day its observed weather ends, its management factor, the
     calendar offset of its planting day into the member traces (days from 1 January of the
-    planting year), soil (field capacity, wilting point, saturation, drainage per day), variety
+    planting year), soil (field capacity, wilting point, saturation, drainage per day: any
+    hydraulics, not only the named soils'), variety
     (radiation use factor, starch share, dry-soil root dry-matter content), soil water of the
     four layers on the planting day (0..1), and the days after planting read off each
     (``read_days[read_start[g] : read_start[g + 1]]``)."""
@@ -73,14 +75,19 @@ class Groups:
 
 
 def simulate(
-    groups: Groups, observed: FloatArray, columns: IntArray, members: FloatArray
+    groups: Groups,
+    observed: FloatArray,
+    columns: IntArray,
+    members: FloatArray,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> tuple[FloatArray, FloatArray]:
     """(fresh yield t/ha, starch %) at the end of each read-off day, shape (reads, members).
     ``read_days`` must be sorted within each group. ``observed``: daily rows of every season,
     concatenated (no copy is made of them), whose ``columns`` are rain, mean temperature and
     radiation; ``members``: (members, calendar days, 3) in ``WEATHER_COLUMNS`` order. A group
     whose read-off days all fall before its switch never uses the members: each column then
-    holds the same value."""
+    holds the same value. ``parameters``: the crop's physiology (the forecaster's is always
+    the standard crop; the kernel takes any, so that it stays the simulator's model)."""
     # The compiled loop does not check its indexes: a read past a member's trace is refused
     # here rather than read from whatever memory follows it.
     if len(groups.read_days):
@@ -104,12 +111,13 @@ def simulate(
         np.ascontiguousarray(groups.theta0, dtype=np.float64),
         groups.read_start.astype(np.int64),
         groups.read_days.astype(np.int64),
-        _constants(),
+        _constants(parameters),
     )
 
 
-# The kernel's constants travel as one argument (``_constants()``), not as compiled-in
-# globals, so a cached compilation can never keep an old value of a simulator constant.
+# The kernel's constants travel as one argument (``_constants(parameters)``), not as
+# compiled-in globals, so a cached compilation can never keep an old value of a simulator
+# constant, and a non-standard crop runs through the same compiled code.
 _ET0_PER_MJ = 0
 _EXTINCTION = 1
 _PAR_SHARE = 2
@@ -146,48 +154,59 @@ _AIR_DRY = 32
 _UPTAKE_SCALE = 33
 _COMPENSATION = 34
 _STORAGE_ROOT_DEPTH = 35
-_LAYER_FIRST = 36  # then the other layers' thicknesses
+_LAI_KEPT = 36
+_WATER_EXPONENT = 37
+_TSUM_SINK_SET = 38
+_SINK_LOSS = 39
+_SINK_MIN = 40
+_LAYER_FIRST = 41  # then the other layers' thicknesses
 
 
-def _constants() -> FloatArray:
+def _constants(p: CropParameters) -> FloatArray:
+    young, mature = p.partition(young=True), p.partition(young=False)
     return np.array(
         [
             ET0_MM_PER_MJ,
-            c.EXTINCTION,
-            c.PAR_SHARE,
-            c.RUE_G_PER_MJ,
-            c.SLA_M2_PER_G,
-            c.T_BASE_C,
-            c.T_OPT_C[0],
-            c.T_OPT_C[1],
-            c.T_MAX_C,
-            c.TSUM_EMERGENCE,
-            c.TSUM_BULKING,
-            c.TSUM_MATURE,
-            c.STAKE_LEAF_G,
-            c.PARTITION_YOUNG[0],
-            c.PARTITION_YOUNG[1],
-            c.PARTITION_MATURE[0],
-            c.PARTITION_MATURE[1],
-            c.LEAF_DEATH_BASE,
-            c.LEAF_DEATH_DROUGHT,
-            c.LAI_SHED,
-            c.LAI_REGROWN,
-            c.REMOBILISE_PER_DAY,
-            c.REMOBILISE_MAX,
-            c.REMOBILISE_EFFICIENCY,
-            c.WETNESS_FOR_REGROWTH,
-            c.DMC_WET_DROP,
-            c.DMC_TAU_DAYS,
-            c.ROOT_GROWTH_MM_PER_DAY,
-            c.ROOT_MAX_MM,
-            c.KC_BARE,
-            c.KC_FULL,
-            s.DEPLETION_FRACTION,
+            p.extinction,
+            PAR_SHARE,
+            p.rue_g_per_mj,
+            p.sla_m2_per_g,
+            p.t_base_c,
+            p.t_opt_low_c,
+            p.t_opt_high_c,
+            p.t_max_c,
+            p.tsum_emergence,
+            p.tsum_bulking,
+            p.tsum_mature,
+            p.stake_leaf_g,
+            young[0],
+            young[1],
+            mature[0],
+            mature[1],
+            p.leaf_death_base,
+            p.leaf_death_drought,
+            p.lai_shed,
+            p.lai_regrown,
+            p.remobilise_per_day,
+            p.remobilise_max,
+            p.remobilise_efficiency,
+            p.wetness_for_regrowth,
+            p.dmc_wet_drop,
+            p.dmc_tau_days,
+            p.root_growth_mm_per_day,
+            p.root_max_mm,
+            p.kc_bare,
+            p.kc_full,
+            p.depletion_fraction,
             s.AIR_DRY_SHARE,
-            s.ROOT_UPTAKE_SCALE_MM,
-            s.UPTAKE_COMPENSATION,
+            p.root_uptake_scale_mm,
+            p.uptake_compensation,
             STORAGE_ROOT_DEPTH_MM,
+            p.lai_kept,
+            p.water_growth_exponent,
+            p.tsum_sink_set,
+            p.sink_loss_per_day,
+            p.sink_min,
             *s.LAYER_MM,
         ]
     )
@@ -288,6 +307,7 @@ def _start(
 ) -> None:
     crop[:] = 0.0
     crop[_DMC] = variety[2] - k[_DMC_WET_DROP] / 2
+    crop[_SINK] = 1.0
     theta[:] = theta0
 
 
@@ -319,7 +339,7 @@ def _day(
     layers = k[_LAYER_FIRST : _LAYER_FIRST + _N_LAYERS]
     et0 = k[_ET0_PER_MJ] * radiation
     if day == 0:  # planted at the end of day 0: bare soil until then
-        evaporation, transpiration, roots = et0 * 0.3, 0.0, 0.0
+        evaporation, transpiration, roots = et0 * k[_KC_BARE], 0.0, 0.0
     else:
         cover = 1 - math.exp(-k[_EXTINCTION] * crop[_LEAF] * k[_SLA])
         evaporation = et0 * k[_KC_BARE] * (1 - cover)
@@ -401,10 +421,14 @@ def _crop_day(
     if crop[_LEAF] == 0 and crop[_STEM] == 0:
         crop[_LEAF] = k[_STAKE_LEAF]
     crop[_DEPTH] = min(k[_ROOT_MAX], crop[_DEPTH] + k[_ROOT_GROWTH])
+    if crop[_TSUM] < k[_TSUM_EMERGENCE] + k[_TSUM_SINK_SET]:
+        crop[_SINK] = max(k[_SINK_MIN], crop[_SINK] - k[_SINK_LOSS] * (1 - water_factor))
     cover = 1 - math.exp(-k[_EXTINCTION] * crop[_LEAF] * k[_SLA])
     intercepted = k[_PAR_SHARE] * radiation * cover
-    growth = k[_RUE] * variety[0] * management * intercepted * _temperature(tmean, k) * water_factor
-    if crop[_SHED] > 0:
+    # 1 ** x is 1: skip the power on unstressed days (most of the rainy season)
+    stomata = water_factor ** k[_WATER_EXPONENT] if water_factor < 1.0 else 1.0
+    growth = k[_RUE] * variety[0] * management * intercepted * _temperature(tmean, k) * stomata
+    if crop[_SHED] > 0 and crop[_WET] >= k[_WETNESS_FOR_REGROWTH]:
         leaf, stem = k[_YOUNG_LEAF], k[_YOUNG_STEM]
     else:
         stage = (crop[_TSUM] - k[_TSUM_EMERGENCE] - k[_TSUM_BULKING]) / (
@@ -414,11 +438,15 @@ def _crop_day(
         leaf = k[_YOUNG_LEAF] + (k[_MATURE_LEAF] - k[_YOUNG_LEAF]) * stage
         stem = k[_YOUNG_STEM] + (k[_MATURE_STEM] - k[_YOUNG_STEM]) * stage
     root = 1 - leaf - stem
+    stem, root = stem + root * (1 - crop[_SINK]), root * crop[_SINK]
     crop[_LEAF] += leaf * growth
     crop[_STEM] += stem * growth
     crop[_STARCH] += root * growth * variety[1]
     crop[_OTHER] += root * growth * (1 - variety[1])
-    crop[_LEAF] -= crop[_LEAF] * (k[_LEAF_DEATH_BASE] + k[_LEAF_DEATH_DROUGHT] * (1 - water_factor))
+    kept = k[_LAI_KEPT] / k[_SLA]
+    crop[_LEAF] -= crop[_LEAF] * k[_LEAF_DEATH_BASE] + k[_LEAF_DEATH_DROUGHT] * (
+        1 - water_factor
+    ) * max(0.0, crop[_LEAF] - kept)
     # regrowth after a drought shed the canopy
     lai = crop[_LEAF] * k[_SLA]
     bulking = crop[_TSUM] > k[_TSUM_EMERGENCE] + k[_TSUM_BULKING]

@@ -30,8 +30,6 @@ DAILY_VARIABLES = (
 )
 RAIN, TMEAN, RH, RADIATION, SM10, SM30, SM60 = range(len(DAILY_VARIABLES))
 SOIL_COLUMNS = (SM10, SM30, SM60)
-#: 1 ha = 6.25 rai (DOMAIN.md, "Units").
-RAI_PER_HA = 6.25
 #: A daily mean of global irradiance in W/m2 times this is the day's MJ/m2.
 MJ_PER_W_M2_DAY = 0.0864
 

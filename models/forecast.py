@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
+from agronomy.units import RAI_PER_HA
 from isanfarm import lineprotocol, storage
 from isanfarm.contract import ID_PATTERN
 from isanfarm.influx import InfluxError, InfluxV1
 from models import cattle, store
-from models.daily import RAI_PER_HA, FieldSeason, normalise_soil, normalise_variety
+from models.daily import FieldSeason, normalise_soil, normalise_variety
 from models.errors import FeatureError
 from models.features import NUMERIC_FEATURES, Case
 from models.price import HarvestCalendar, PriceRule

@@ -18,8 +18,6 @@ import numpy.typing as npt
 #: A price computes on one number or an array of them alike.
 Number = TypeVar("Number", float, npt.NDArray[np.float64])
 
-#: 1 ha = 6.25 rai (DOMAIN.md).
-RAI_PER_HA = 6.25
 DAYS_PER_MONTH = 30.44
 
 

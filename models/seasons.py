@@ -21,3 +21,10 @@ class HarvestedSeason:
     yield_t_ha: FloatArray
     starch_pct: FloatArray
     harvest_age_days: int
+    #: The recorded harvest is the true one times this (1.0: recorded exactly). Truth is what
+    #: forecasts are scored on; the record is what a cooperative holds and calibrates from.
+    record_factor: float = 1.0
+
+    def recorded(self, age: int) -> tuple[float, float]:
+        """(yield t/ha, starch %) as the cooperative's record of a harvest at ``age`` says."""
+        return float(self.yield_t_ha[age] * self.record_factor), float(self.starch_pct[age])

@@ -8,18 +8,20 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 
+from agronomy.units import THAI_UTC_OFFSET_HOURS, thai_date, thai_midnight_ms
 from isanfarm import lineprotocol, storage
 from isanfarm.influx import InfluxError, InfluxV1, ids_regex, series_rows
 from models.daily import DAILY_VARIABLES, MJ_PER_W_M2_DAY, FloatArray, empty_values
 
 log = logging.getLogger(__name__)
-DAY_MS = 86_400_000
-ICT_MS = 7 * 3_600_000
+#: Forecasts are dated and stamped by Thai day (agronomy.units): the names the job reads them by.
+local_day = thai_date
+local_midnight_ms = thai_midnight_ms
 #: Daily column -> (rollup field, scale): the daily rollups' names, or the raw aggregate's.
 DAILY_SOURCES = {
     "rain_mm": ("rain_sum", 1.0),
@@ -44,14 +46,6 @@ _RAW_AGGREGATES = ", ".join(
         )
     ]
 )
-
-
-def local_midnight_ms(day: date) -> int:
-    return (day - date(1970, 1, 1)).days * DAY_MS - ICT_MS
-
-
-def local_day(ms: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=(ms + ICT_MS) // DAY_MS)
 
 
 def daily_values(
@@ -80,7 +74,7 @@ def daily_values(
     raw = (
         f'SELECT {_RAW_AGGREGATES} FROM "{storage.TELEMETRY}" '
         f'WHERE "site" =~ {regex} AND time >= $start AND time < $end '
-        f'GROUP BY time(1d, -7h), "site", "farm"'
+        f'GROUP BY time(1d, -{THAI_UTC_OFFSET_HOURS}h), "site", "farm"'
     )
     try:
         rollup_result = influx.query(rollup, params)[0]

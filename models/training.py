@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
 from models.cassava import BOOSTING_ROUNDS, build_pipeline, predict_cases
-from models.daily import FloatArray
+from models.daily import FieldSeason, FloatArray
 from models.features import Case
+from models.recalibration import Recalibration
 from models.seasons import HarvestedSeason
 
 #: Candidate harvest ages (days after planting) the model learns: weekly, 8 to 12 months.
 HARVEST_AGES = tuple(range(243, 366, 7))
 #: Harvest months and lead times scored (DOMAIN.md: harvest 8-12 months after planting).
 EVAL_MONTHS = (8, 9, 10, 11, 12)
-EVAL_LEADS = {"6m": 183, "3m": 91, "1m": 30}
+EVAL_LEADS = {"6m": 183, "3m": 91, "1m": 30, "2w": 14}
 DAYS_PER_MONTH = 30.44
 #: Training rows per field season: issue days, each with several candidate harvest days (the
 #: crop model runs once per issue day and reads every harvest day off the same run).
@@ -89,10 +90,11 @@ def previous(
     if before is None:
         return current
     age = before.harvest_age_days
+    recorded_yield, recorded_starch = before.recorded(age)
     return replace(
         current,
-        prev_yield_t_ha=float(before.yield_t_ha[age]),
-        prev_starch_pct=float(before.starch_pct[age]),
+        prev_yield_t_ha=recorded_yield,
+        prev_starch_pct=recorded_starch,
         prev_season=before.season,
         prev_harvest_age_days=age,
     )
@@ -101,12 +103,12 @@ def previous(
 def last_season_same_age(
     history: dict[tuple[str, int], HarvestedSeason], s: HarvestedSeason, age: int
 ) -> tuple[float, float]:
-    """The "last season" baseline: the previous season's yield and starch at this season's
-    harvest age (stronger than its actual harvest, which may have been at another age)."""
+    """The "last season" baseline: the previous season's recorded harvest, as the cooperative
+    holds it (whatever age it was harvested at; ``age`` is this season's)."""
     before = history.get((s.season.field_id, s.index - 1))
-    if before is None or age >= len(before.yield_t_ha):
+    if before is None:
         return float("nan"), float("nan")
-    return float(before.yield_t_ha[age]), float(before.starch_pct[age])
+    return before.recorded(before.harvest_age_days)
 
 
 def training_cases(
@@ -154,19 +156,99 @@ def evaluation_cases(
     return cases, rows
 
 
-def climatology_baseline(
-    seasons: Sequence[HarvestedSeason],
-) -> dict[tuple[str, int, int], tuple[float, float]]:
-    """Mean yield and starch per (variety, planting month, harvest month) over the training
-    seasons; (variety, harvest month) where a planting month is missing."""
-    sums: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
-    for s in seasons:
-        for months in EVAL_MONTHS:
-            age = round(months * DAYS_PER_MONTH)
-            value = (float(s.yield_t_ha[age]), float(s.starch_pct[age]))
-            sums[(s.season.variety, s.season.planted.month, months)].append(value)
-            sums[(s.season.variety, 0, months)].append(value)
-    return {key: tuple(np.mean(values, axis=0)) for key, values in sums.items()}
+#: Shrinkage (in records) of each climatology effect towards zero: a cell seen a few times
+#: moves the baseline only a little.
+CLIMATOLOGY_SHRINK = 5.0
+
+
+class RecordsClimatology:
+    """The baseline a cooperative can compute from its own harvest records, never from a
+    simulator. Additive effects, each shrunk towards zero by ``n / (n + CLIMATOLOGY_SHRINK)``:
+    log yield = mean + variety + harvest age in months; starch = mean + variety + calendar
+    month of harvest (starch follows the season, DOMAIN.md)."""
+
+    def __init__(self, records: Sequence[HarvestedSeason]) -> None:
+        if not records:
+            raise ValueError("a climatology needs at least one recorded harvest")
+        varieties, ages, months, yields, starch = [], [], [], [], []
+        for s in records:
+            age = s.harvest_age_days
+            recorded_yield, recorded_starch = s.recorded(age)
+            in_months, month = self._keys(s.season, age)
+            varieties.append(s.season.variety)
+            ages.append(in_months)
+            months.append(month)
+            yields.append(recorded_yield)
+            starch.append(recorded_starch)
+        self._yield = _Effects(np.log(np.maximum(yields, 0.1)), varieties, ages)
+        self._starch = _Effects(np.array(starch), varieties, months)
+
+    @staticmethod
+    def _keys(season: FieldSeason, age: int) -> tuple[int, int]:
+        """(harvest age in months, calendar month of harvest)."""
+        return round(age / DAYS_PER_MONTH), (season.planted + timedelta(days=age)).month
+
+    def __call__(self, season: FieldSeason, harvest_age: int) -> tuple[float, float]:
+        months, month = self._keys(season, harvest_age)
+        return (
+            float(np.exp(self._yield(season.variety, months))),
+            self._starch(season.variety, month),
+        )
+
+
+class _Effects:
+    """mean + effect(variety) + effect(key), fitted by two rounds of backfitting."""
+
+    def __init__(self, values: FloatArray, varieties: list[str], keys: list[int]) -> None:
+        self.mean = float(np.mean(values))
+        self.variety: dict[str, float] = {}
+        self.key: dict[int, float] = {}
+        v, k = np.array(varieties), np.array(keys)
+        for _ in range(2):
+            rest = values - self.mean - np.array([self.key.get(x, 0.0) for x in keys])
+            self.variety = _shrunk_means(rest, v)
+            rest = values - self.mean - np.array([self.variety.get(x, 0.0) for x in varieties])
+            self.key = _shrunk_means(rest, k)
+
+    def __call__(self, variety: str, key: int) -> float:
+        return self.mean + self.variety.get(variety, 0.0) + self.key.get(key, 0.0)
+
+
+def _shrunk_means(values: FloatArray, groups: np.ndarray) -> dict[Any, float]:
+    out = {}
+    for g in np.unique(groups):
+        chosen = values[groups == g]
+        out[g.item()] = float(chosen.sum() / (len(chosen) + CLIMATOLOGY_SHRINK))
+    return out
+
+
+def records_of(parts: Split) -> list[HarvestedSeason]:
+    """The harvests a cooperative has recorded when the test seasons are forecast: the test
+    fields' earlier seasons."""
+    fields = {s.season.field_id for s in parts.test}
+    first = min(s.index for s in parts.test)
+    return [s for s in parts.history.values() if s.season.field_id in fields and s.index < first]
+
+
+def hindcast(
+    pipeline: Pipeline,
+    records: Sequence[HarvestedSeason],
+    history: dict[tuple[str, int], HarvestedSeason],
+) -> Recalibration:
+    """A recalibration fitted on the records: each recorded season forecast again at every
+    lead time for the age it was harvested at, against what was recorded, knowing what was
+    known then (``history``: the seasons before it; empty for fields new to the model)."""
+    cases, truth, leads = [], [], []
+    for s in records:
+        age = s.harvest_age_days
+        for lead in EVAL_LEADS.values():
+            cases.append(previous(history, s, Case(s.season, age - lead, age)))
+            truth.append(s.recorded(age))
+            leads.append(lead)
+    recalibration = Recalibration()
+    if cases:
+        recalibration.fit(predict_cases(pipeline, cases), np.array(truth), np.array(leads))
+    return recalibration
 
 
 def train(
@@ -178,16 +260,46 @@ def train(
     started = time.perf_counter()
     pipeline.fit(cases, targets, model__groups=groups)
     seconds = time.perf_counter() - started
-    evaluation = evaluate(pipeline, parts)
+    # The stored model's own figures: recalibration is per cooperative (`isanfarm calibrate`).
+    evaluation = evaluate(pipeline, parts, recalibrate=False)
     years = sorted({s.season.planted.year for s in seasons})
     return TrainResult(pipeline, evaluation, seconds, len(cases), (str(years[0]), str(years[-1])))
 
 
-def evaluate(pipeline: Pipeline, parts: Split) -> Evaluation:
-    cases, rows = evaluation_cases(parts.test, parts.history)
-    predicted = predict_cases(pipeline, cases)
-    baseline = climatology_baseline(parts.train)
-    for row, values in zip(rows, predicted, strict=True):
+def evaluate(
+    pipeline: Pipeline,
+    parts: Split,
+    recalibrate: bool = True,
+    history: bool = True,
+) -> Evaluation:
+    """Held-out fields in held-out seasons, scored against baselines from the records a
+    cooperative would hold (``records_of``); with ``recalibrate``, forecasts first corrected
+    by hindcasts of those records (``models.recalibration``). ``history`` False: the fields
+    are new, with no previous season known (the cooperative still has its other records)."""
+    records = records_of(parts)
+    known = parts.history if history else {}
+    cases, rows = evaluation_cases(parts.test, known)
+    raw = predict_cases(pipeline, cases)
+    baseline = RecordsClimatology(records or parts.train)
+    climatology = [baseline(c.season, c.harvest_age_days) for c in cases]
+    if not (recalibrate and records):
+        return Evaluation(metrics(_scored(rows, raw, climatology)), rows)
+    recalibration = hindcast(pipeline, records, known)
+    leads = np.array([c.harvest_age_days - c.age_days for c in cases], dtype=float)
+    raw_metrics = metrics(_scored([dict(r) for r in rows], raw, climatology))
+    evaluation = Evaluation(
+        metrics(_scored(rows, recalibration.apply(raw, leads), climatology)), rows
+    )
+    evaluation.metrics["raw"] = raw_metrics
+    evaluation.metrics["recalibration"] = recalibration.describe()
+    return evaluation
+
+
+def _scored(
+    rows: list[dict[str, Any]], predicted: FloatArray, climatology: list[tuple[float, float]]
+) -> list[dict[str, Any]]:
+    """``rows`` with each case's forecast and the climatology baseline filled in."""
+    for row, values, (clim_yield, clim_starch) in zip(rows, predicted, climatology, strict=True):
         row.update(
             zip(("yield_pred", "yield_p10", "yield_p90"), map(float, values[:3]), strict=True)
         )
@@ -196,10 +308,8 @@ def evaluate(pipeline: Pipeline, parts: Split) -> Evaluation:
                 ("starch_pct_pred", "starch_p10", "starch_p90"), map(float, values[3:]), strict=True
             )
         )
-        key = (row["variety"], row["plant_month"], row["months"])
-        mean = baseline.get(key) or baseline[(row["variety"], 0, row["months"])]
-        row["yield_climatology"], row["starch_climatology"] = mean
-    return Evaluation(metrics(rows), rows)
+        row["yield_climatology"], row["starch_climatology"] = clim_yield, clim_starch
+    return rows
 
 
 def metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from agronomy.units import RAI_PER_HA
+
 ID = String(64)
-RAI_PER_HA = 6.25
 
 
 class Base(DeclarativeBase):

@@ -51,7 +51,7 @@ class CattleBarnSim:
         temperature = weather.air_temperature_c - ROOF_COOLING_C
         humidity = weather.relative_humidity_pct
         thi_now = thi(temperature, humidity)
-        self._water_total_l += self.herd.water_litres_per_day(temperature, thi_now) * dt_days
+        self._water_total_l += self.herd.water_litres_per_day(temperature) * dt_days
         self.herd.advance(dt_days, thi_now)
         self._last_ms = ts_ms
         climate = SimReading(

@@ -6,24 +6,40 @@ months and 650-800 kg; average daily gain on a long Wagyu ration 0.6-1.0 kg/day;
 intake 2.0-2.5% of body weight; water 30-50 L/day in cool weather and 60-90 L/day in hot weather
 (NRC Nutrient Requirements of Beef Cattle); THI is Thom's index as used by Mader et al. 2006,
 with the Livestock Weather Safety Index alert threshold at 75. How much gain and intake fall per
-THI unit above 75 is a modelling choice (below).
+THI unit above 75 is a modelling choice (below), applied hour by hour so that a day's loss
+follows its THI load, the integral of THI above the threshold (St-Pierre, Cobanov & Schnitkey
+2003, J. Dairy Sci. 86 E. Suppl., E52-E77).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
+from agronomy.thi import thi as thi  # re-exported: the barn simulator's import of it
+
 THI_ALERT = 75.0
-#: Share of gain and intake lost per THI unit above the alert threshold (modelling choice: 3%
-#: per unit, so a THI-83 "danger" afternoon halves gain while it lasts).
-GAIN_LOSS_PER_THI = 0.03
+#: Share of gain lost per THI unit above the alert threshold, hour by hour (modelling choice:
+#: 5% per unit, so a day whose afternoon peaks at THI 80, in the LWSI "danger" band, loses
+#: about a tenth of its gain, and one peaking at 85, "emergency", about a quarter; the
+#: response is linear above the threshold as in St-Pierre et al. 2003).
+GAIN_LOSS_PER_THI = 0.05
 #: Dry-matter intake as a share of body weight (DOMAIN.md: 2.0-2.5%).
 DMI_SHARE = 0.022
-#: Litres of water per kg dry matter eaten: 2.7 L at 15 degC and below, rising 0.2 L per degC
-#: (modelling choice shaped to NRC's 30-50 L cool / 60-90 L hot for a finishing animal).
-WATER_L_PER_KG_DMI = 2.7
-WATER_RISE_PER_C = 0.2
+#: Litres of water per kg dry matter at 21.1 degC, and its rise with air temperature:
+#: Winchester & Morris (1956, J. Anim. Sci. 15), the basis of NRC's water table, found water
+#: per kg dry matter flat in cold weather and rising at an accelerating rate to 38 degC.
+#: The curve a + b exp(T / WATER_CURVE_C) is fitted to NRC's finishing-cattle (363 kg) table
+#: at 21.1, 26.7 and 32.2 degC (10.8, 12.3 and 16.5 US gal, ratios 1 : 1.14 : 1.53); at 35
+#: degC it is 1.9 times its 22 degC value. The level (3.2 L/kg, 42 L a day for a 600 kg
+#: animal at 21 degC) is a modelling choice inside DOMAIN.md's 30-50 L cool range: NRC's
+#: figures are for Bos taurus, and Brahman-influenced cattle drink less (Winchester & Morris's
+#: separate Bos indicus curve). NRC's hot-weather figures are intakes of cattle in that heat,
+#: so the animal's thermoneutral intake is used: heat stress does not lower water here.
+WATER_L_PER_KG_DMI_21C = 3.2
+WATER_CURVE_C = 5.44
+WATER_RISING_SHARE_21C = 0.0772
 #: Animals leave for slaughter at this age or weight and are replaced by a feeder calf.
 SLAUGHTER_AGE_DAYS = 30 * 30.4
 SLAUGHTER_KG = 800.0
@@ -54,22 +70,17 @@ BREEDS = {
 FEED_PLANS = {"standard": 1.0, "high_energy": 1.1, "forage": 0.85}
 
 
-def thi(temperature_c: float, relative_humidity_pct: float) -> float:
-    """Temperature-Humidity Index (Thom), as in shared/DOMAIN.md."""
-    t = temperature_c
-    return 0.8 * t + (relative_humidity_pct / 100) * (t - 14.4) + 46.4
-
-
 def heat_factor(thi_value: float) -> float:
-    """Share of thermoneutral gain and intake kept at this THI."""
+    """Share of thermoneutral gain kept at this THI."""
     return max(0.0, 1 - GAIN_LOSS_PER_THI * max(0.0, thi_value - THI_ALERT))
 
 
-def water_litres_per_day(weight_kg: float, temperature_c: float, heat: float) -> float:
-    """Water drunk per day: rises with air temperature and with dry-matter intake."""
-    dmi = DMI_SHARE * weight_kg * (0.5 + 0.5 * heat)
-    per_kg = WATER_L_PER_KG_DMI + WATER_RISE_PER_C * max(0.0, temperature_c - 15)
-    return dmi * per_kg
+def water_litres_per_day(weight_kg: float, temperature_c: float) -> float:
+    """Water drunk per day: rises with dry-matter intake (body weight) and, at an accelerating
+    rate, with air temperature (NRC; Winchester & Morris 1956)."""
+    rising = WATER_RISING_SHARE_21C * math.exp((temperature_c - 21.1) / WATER_CURVE_C)
+    per_kg = WATER_L_PER_KG_DMI_21C * (1 - WATER_RISING_SHARE_21C + rising)
+    return DMI_SHARE * weight_kg * per_kg
 
 
 @dataclass(slots=True)
@@ -124,6 +135,5 @@ class Herd:
                 self.sold.append(animal)
                 self.animals[i] = self._animal(FEEDER_AGE_DAYS)
 
-    def water_litres_per_day(self, temperature_c: float, thi_value: float) -> float:
-        heat = heat_factor(thi_value)
-        return sum(water_litres_per_day(a.weight_kg, temperature_c, heat) for a in self.animals)
+    def water_litres_per_day(self, temperature_c: float) -> float:
+        return sum(water_litres_per_day(a.weight_kg, temperature_c) for a in self.animals)

@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, TextIO
 from agronomy.crop import variety as find_variety
 from agronomy.field import SPIN_UP_DAYS, FieldDay, run_season
 from agronomy.soil import soil_type
+from agronomy.thi import thi
+from agronomy.units import HOUR_MS, RAI_PER_HA, thai_midnight_ms
 from agronomy.weather import (
-    DAY_MS,
-    ICT_MS,
     KoratWeather,
     day_date,
     day_index,
     diurnal_humidity,
     diurnal_temperature,
 )
-from simulators.herd import Herd, thi
+from simulators.herd import Herd
 from simulators.scenario import DevicePlan, FarmPlan, Scenario
 
 if TYPE_CHECKING:
@@ -58,8 +58,6 @@ HERD_COLUMNS = (
     "water_l_per_head",
 )  # fmt: skip
 HARVEST_MONTHS = (8, 9, 10, 11, 12)
-#: 1 ha = 6.25 rai (DOMAIN.md, "Units").
-RAI_PER_HA = 6.25
 INFLUX_BATCH = 5000
 
 
@@ -177,7 +175,7 @@ def herd_days(
             temperature = diurnal_temperature(w, hour + 0.5) - 0.5
             value = thi(temperature, diurnal_humidity(w, hour + 0.5))
             peak = max(peak, value)
-            litres += herd.water_litres_per_day(temperature, value) / 24
+            litres += herd.water_litres_per_day(temperature) / 24
             herd.advance(1 / 24, value)
         yield day, herd, peak, litres / len(herd.animals)
 
@@ -231,7 +229,7 @@ class _InfluxBatcher:
                 # what the daily rollup of real 10-minute readings gives (not the noon peak).
                 "solar_radiation": round(w.radiation_mj * 1e6 / 86_400, 1),
             }
-            noon = d.day * DAY_MS + 12 * 3_600_000 - ICT_MS
+            noon = thai_midnight_ms(day_date(d.day)) + 12 * HOUR_MS
             message = Telemetry(farm.id, f"{device.id}-node", seq, noon, readings, device.id)
             # Written, not received: the generation time stands in for the receive time.
             self.lines.append(telemetry_line(message, received_ms=written_ms))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TextIO
@@ -26,6 +26,7 @@ from agronomy.weather import KoratWeather, day_index
 from models.daily import from_simulation
 from models.seasons import HarvestedSeason
 from simulators.offline import ProgressBar
+from simulators.worlds import STANDARD, World, as_seen, crop_options, true_soil
 
 #: A season is simulated this long after planting: 12 months and a few weeks to spare.
 SEASON_DAYS = 380
@@ -56,28 +57,48 @@ def simulate(
     fields_per_farm: int = 10,
     progress: TextIO | None = sys.stderr,
     tick: Callable[[], None] | None = None,
+    world: World = STANDARD,
+    only_fields: Collection[str] | None = None,
 ) -> list[HarvestedSeason]:
-    """``fields`` x ``seasons`` seasons, season 0 planted in ``first_year``."""
+    """``fields`` x ``seasons`` seasons, season 0 planted in ``first_year``, in ``world`` (the
+    forecaster's own by default). ``only_fields``: simulate just these field ids; every other
+    field's random draws are still made, so the same seed gives the same fields and weather
+    whichever subset is asked for."""
     rng = random.Random(seed)
     plans = [_plan(rng, number, fields_per_farm) for number in range(fields)]
-    bar = ProgressBar(fields * seasons, "field seasons", progress)
+    chosen = [p for p in plans if only_fields is None or p.field_id in only_fields]
+    bar = ProgressBar(len(chosen) * seasons, "field seasons", progress)
     out = []
     for index in range(seasons):
         year = first_year + index
         weathers: dict[int, KoratWeather] = {}
         for plan in plans:
             planted = _planting(plan, year, rng)
+            draws = _Draws(
+                min(1.0, max(0.3, plan.management * rng.uniform(*MANAGEMENT_JITTER))),
+                round(rng.uniform(0.8, 8.0), 2),
+            )
+            if only_fields is not None and plan.field_id not in only_fields:
+                continue
             weather = weathers.get(plan.farm)
             if weather is None:
                 first = day_index(date(year, 1, 1)) - SPIN_UP_DAYS
                 weather = KoratWeather(seed * 1_000_003 + plan.farm * 7919 + index, first)
                 weathers[plan.farm] = weather
-            out.append(_season(plan, index, planted, weather, rng))
+            out.append(_season(plan, index, planted, weather, draws, world))
             bar.advance()
             if tick is not None:
                 tick()
     bar.done()
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Draws:
+    """A field season's random draws, made whether or not the season is simulated."""
+
+    management: float
+    area_ha: float
 
 
 def _plan(rng: random.Random, number: int, per_farm: int) -> _FieldPlan:
@@ -99,16 +120,21 @@ def _planting(plan: _FieldPlan, year: int, rng: random.Random) -> date:
 
 
 def _season(
-    plan: _FieldPlan, index: int, planted: date, weather: KoratWeather, rng: random.Random
+    plan: _FieldPlan,
+    index: int,
+    planted: date,
+    weather: KoratWeather,
+    draws: _Draws,
+    world: World,
 ) -> HarvestedSeason:
-    management = min(1.0, max(0.3, plan.management * rng.uniform(*MANAGEMENT_JITTER)))
     days = run_season(
         weather,
-        soil_type(plan.soil),
+        true_soil(world, soil_type(plan.soil)),
         find_variety(plan.variety),
         planted,
         planted + timedelta(days=SEASON_DAYS - 1),
-        management,
+        draws.management,
+        **crop_options(world),
     )
     season = from_simulation(
         plan.field_id,
@@ -117,14 +143,15 @@ def _season(
         plan.soil,
         planted,
         days,
-        area_ha=round(rng.uniform(0.8, 8.0), 2),
+        area_ha=draws.area_ha,
     )
     # A generator of its own, so the harvest day leaves the other draws as they were.
     harvested = random.Random(f"{plan.field_id}/{index}").randint(*HARVEST_AGE_RANGE)
-    return HarvestedSeason(
+    truth = HarvestedSeason(
         season,
         index,
         np.array([d.fresh_yield_t_ha for d in days]),
         np.array([d.starch_pct for d in days]),
         harvested,
     )
+    return as_seen(world, truth)

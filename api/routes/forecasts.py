@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from agronomy.units import RAI_PER_HA, thai_date
 from api.cache import TimedCache
 from api.deps import ForecastCacheDep, InfluxDep, PrincipalDep, SessionDep
 from api.schemas import (
@@ -25,7 +26,6 @@ from api.schemas import (
 from api.scope import NOT_FOUND, get_visible
 from api.timeseries import (
     cattle_forecasts,
-    local_date,
     local_today,
     ms_to_datetime,
     newest_cassava_forecasts,
@@ -36,7 +36,6 @@ from registry.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["forecasts"])
 PathId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001-f1"])]
-RAI_PER_HA = 6.25
 #: Candidates within this share of the best revenue make up the harvest window.
 WINDOW_SHARE = 0.95
 
@@ -112,7 +111,7 @@ def herd_forecast(
             days_to_target=row["days_to_target"],
             days_to_target_p10=row["days_to_target_p10"],
             days_to_target_p90=row["days_to_target_p90"],
-            market_date=local_date(int(row["market_date_ms"])),
+            market_date=thai_date(int(row["market_date_ms"])),
             heat_stress_risk=row["heat_stress_risk"],
             model_version=tags["model_version"],
             issued_at=ms_to_datetime(row["time"]),
@@ -178,7 +177,7 @@ def _read(influx: InfluxDep, field_ids: list[str]) -> dict[str, FieldForecast]:
 
 def _candidate(row: dict[str, Any]) -> CassavaForecast:
     return CassavaForecast(
-        harvest_date=local_date(row["time"]),
+        harvest_date=thai_date(row["time"]),
         horizon_days=int(row["horizon_days"]),
         yield_t_ha=row["yield_t_ha"],
         yield_t_ha_p10=row["yield_t_ha_p10"],

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agronomy.crop import VARIETIES
+from agronomy.crop import STANDARD_CROP, VARIETIES, CropParameters
 from agronomy.field import FieldDay, FieldModel, run_season
-from agronomy.soil import SOILS
+from agronomy.soil import SOILS, SoilType
 from agronomy.weather import DailyWeather, KoratWeather, day_index
 from models import cropmodel
 from models.cropfeatures import (
@@ -41,10 +41,18 @@ def _season(
     return season, days
 
 
-def _scalar(season: FieldSeason, weather: np.ndarray, management: float) -> np.ndarray:
+def _scalar(
+    season: FieldSeason,
+    weather: np.ndarray,
+    management: float,
+    parameters: CropParameters = STANDARD_CROP,
+    soil: SoilType | None = None,
+) -> np.ndarray:
     """The simulator's FieldModel stepped on ``weather`` (rain, tmean, radiation) from the
     probes' first-day soil water, as the batch model starts."""
-    field = FieldModel(SOILS[season.soil], VARIETIES[season.variety], 0, management)
+    field = FieldModel(
+        soil or SOILS[season.soil], VARIETIES[season.variety], 0, management, parameters
+    )
     probes = list(season.values[0, 4:7] / 100)
     field.soil.theta = [*probes, probes[2]]
     out = []
@@ -116,6 +124,49 @@ def test_compiled_model_matches_the_simulator_day_by_day() -> None:
         assert yields[rows, 0] == pytest.approx(expected[:, 0], abs=1e-9)
         assert starch[rows, 0] == pytest.approx(expected[:, 1], abs=1e-9)
     assert yields[DAYS - 1, 0] > 5  # a real crop grew: the comparison is not of zeros
+
+
+#: A crop unlike the standard one in every way the benchmark's truth worlds vary it, and more.
+OTHER_CROP = CropParameters(
+    rue_g_per_mj=1.45,
+    partition_mature_root=0.6,
+    depletion_fraction=0.2,
+    water_growth_exponent=1.0,
+    dmc_wet_drop=0.12,
+    dmc_tau_days=5.0,
+    leaf_death_drought=0.05,
+    lai_kept=0.2,
+    root_max_mm=1500.0,
+    root_growth_mm_per_day=10.0,
+    sink_loss_per_day=0.01,
+)
+OTHER_SOIL = SoilType(field_capacity=0.2, wilting_point=0.07, saturation=0.4, drainage_per_day=0.5)
+
+
+def test_compiled_model_matches_the_simulator_for_another_crop_and_soil() -> None:
+    season = _season(8, "loamy_sand", "Huay Bong 60", 0.75)[0]
+    groups = replace(
+        _groups([season], [DAYS], [0.75]),
+        soil=np.array(
+            [
+                (
+                    OTHER_SOIL.field_capacity,
+                    OTHER_SOIL.wilting_point,
+                    OTHER_SOIL.saturation,
+                    OTHER_SOIL.drainage_per_day,
+                )
+            ]
+        ),
+    )
+    rows = season.values
+    yields, starch = cropmodel.simulate(
+        groups, rows, WEATHER, np.zeros((1, 2 * 366, 3)), OTHER_CROP
+    )
+    expected = _scalar(season, rows[:, WEATHER], 0.75, OTHER_CROP, OTHER_SOIL)
+    assert yields[:, 0] == pytest.approx(expected[:, 0], abs=1e-9)
+    assert starch[:, 0] == pytest.approx(expected[:, 1], abs=1e-9)
+    standard = _scalar(season, rows[:, WEATHER], 0.75)
+    assert abs(expected[-1, 0] - standard[-1, 0]) > 1, "the other crop really grows otherwise"
 
 
 def test_each_member_continues_from_the_observed_days_on_its_own_trace() -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agronomy.units import DAY_MS
 from models.cassava import OUTPUTS, build_pipeline, predict_cases
-from models.cattle import DAY_MS, daily_weights, forecast_animal, heat_stress_risk
+from models.cattle import daily_weights, forecast_animal, heat_stress_risk
 from models.daily import DAILY_VARIABLES, SM30, FieldSeason, unique_rows
 from models.errors import FeatureError, NoModelError, SchemaMismatchError
 from models.features import NUMERIC_FEATURES, Case, SeasonFeatures
