@@ -12,6 +12,11 @@ its harvest), the crop model is run on that season for a grid of management fact
 factor that reproduces the harvest is this field's estimate (``management_est``); this season's
 runs use it. Without a previous season the runs use 1 (the water-limited yield) and
 ``management_est`` is NaN, so the regressor knows which kind of number it got.
+
+A weather forecast. A case may carry its farm's daily forecast (``models.weatherfeed``): its
+members then follow the forecast on the forecast's days and the weather generator after them
+(``forecast_members``), since the rain of a harvest's last weeks moves its starch more than
+anything known months ahead. Cases without one run on the shared members exactly as before.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from models.daily import (
     IntArray,
     unique_rows,
 )
+from models.weatherfeed import TROPICAL_SKILL, WeatherForecast
 
 CROP_FEATURES = ("crop_yield_t_ha", "crop_yield_spread", "crop_starch_pct", "management_est")
 #: Management factors the previous season is run with (the simulator's range, 0.3-1).
@@ -45,12 +51,17 @@ MANAGEMENT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MEMBER_DAYS = 3 * 366
 LAST_READ_DAY = MEMBER_DAYS - 367
 _WEATHER_COLUMNS = [RAIN, TMEAN, RADIATION]
+#: The members' calendar: day 0 is 1 January of a (non-leap) planting year.
+_MEMBER_EPOCH = date(2001, 1, 1)
+#: Sets of members laid end to end in one crop-model run (``_run_sets``): 64 sets of 6 members
+#: are 10 MB.
+SETS_PER_RUN = 64
 
 
 def weather_members(members: int, seed: int) -> FloatArray:
     """(members, MEMBER_DAYS, 3) rain, mean temperature and radiation from the Korat weather
     generator: the unknown rest of a season."""
-    first = day_index(date(2001, 1, 1))
+    first = day_index(_MEMBER_EPOCH)
     out = np.empty((members, MEMBER_DAYS, 3))
     for k in range(members):
         generator = KoratWeather(seed * 7_919 + k, first)
@@ -64,7 +75,8 @@ def weather_members(members: int, seed: int) -> FloatArray:
 class CropCases:
     """The cases of one batch as arrays: indexes into the batch's seasons, the issue day (at
     most the season's length), the harvest day, and the previous season (index, recorded
-    yield t/ha, harvest day; -1 / NaN where there is none)."""
+    yield t/ha, harvest day; -1 / NaN where there is none), and per case its farm's weather
+    forecast (``forecasts``: empty, or one per case, None where there is none)."""
 
     season: IntArray
     age: IntArray
@@ -72,6 +84,7 @@ class CropCases:
     prev: IntArray
     prev_yield: FloatArray
     prev_age: IntArray
+    forecasts: Sequence[WeatherForecast | None] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +106,146 @@ def crop_features(
         return out
     management = _calibrate(seasons, daily, cases, members)
     out[:, 3] = management
-    # One group per (season, issue day, management), read on every harvest day asked of it.
+    # One group per (season, issue day, management, members), read on every harvest day asked
+    # of it; the members are the shared ones (0) or a forecast's own (``_weather_sets``).
     factors, factor_of_case = np.unique(np.nan_to_num(management, nan=1.0), return_inverse=True)
-    codes, group_of_case = unique_rows(cases.season, cases.age, factor_of_case.ravel())
+    sets = _weather_sets(seasons, cases)
+    codes, group_of_case = unique_rows(
+        cases.season, cases.age, factor_of_case.ravel(), sets.of_case
+    )
     groups = np.column_stack([codes[:, 0], codes[:, 1], factors[codes[:, 2]]])
     # A field long past any harvest window (a stale planting date) is read at the members'
     # end: the trees were not trained past 12 months and hold their 12-month answer anyway.
     harvest = np.minimum(cases.harvest, LAST_READ_DAY)
     reads, read_of_case = unique_rows(group_of_case, harvest)
-    yields, starch = _run(seasons, daily, groups, reads, members)
+    if not sets.keys:
+        yields, starch = _run(seasons, daily, groups, reads, members)
+    else:
+        yields, starch = _run_sets(seasons, daily, groups, reads, codes[:, 3], sets, members)
     log_yield = np.log(np.maximum(yields[read_of_case], 0.01))
     out[:, 0] = np.exp(log_yield.mean(axis=1))
     out[:, 1] = log_yield.std(axis=1)
     out[:, 2] = starch[read_of_case].mean(axis=1)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _WeatherSets:
+    """Which members each case runs on: 0 the shared ones, k > 0 those of ``keys[k - 1]`` (a
+    forecast, and 1 January of the year the members are laid from)."""
+
+    of_case: IntArray
+    keys: list[tuple[WeatherForecast, date]]
+
+
+def _weather_sets(seasons: Sequence[FieldSeason], cases: CropCases) -> _WeatherSets:
+    """A forecast's members depend on the calendar year they are laid on (members count days
+    from 1 January of the planting year): one set per distinct (forecast, planting year)."""
+    of_case = np.zeros(len(cases.season), dtype=np.int64)
+    keys: list[tuple[WeatherForecast, date]] = []
+    numbers: dict[tuple[int, int], int] = {}
+    for i, forecast in enumerate(cases.forecasts):
+        if forecast is None:
+            continue
+        year = seasons[int(cases.season[i])].planted.year
+        number = numbers.setdefault((id(forecast), year), len(keys) + 1)
+        if number > len(keys):
+            keys.append((forecast, date(year, 1, 1)))
+        of_case[i] = number
+    return _WeatherSets(of_case, keys)
+
+
+def _run_sets(
+    seasons: Sequence[FieldSeason],
+    daily: DailyRows,
+    groups: FloatArray,
+    reads: IntArray,
+    group_set: IntArray,
+    sets: _WeatherSets,
+    members: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """``_run`` over several sets of members at once. Why not one run per set: a run is a
+    parallel region whose start costs milliseconds on a busy machine, and a set is one farm.
+    The kernel reads a group's members at its calendar offset, so up to ``SETS_PER_RUN`` sets are
+    laid end to end along the calendar and each group's offset moved onto its own set (no read
+    crosses into the next set: reads stop at ``LAST_READ_DAY``)."""
+    yields = np.empty((len(reads), members.shape[0]))
+    starch = np.empty_like(yields)
+    set_of_read = group_set[reads[:, 0]]
+    climatology = member_climatology(members)
+    for first in range(0, len(sets.keys) + 1, SETS_PER_RUN):
+        last = min(first + SETS_PER_RUN, len(sets.keys) + 1)
+        mine = np.flatnonzero((group_set >= first) & (group_set < last))
+        rows = np.flatnonzero((set_of_read >= first) & (set_of_read < last))
+        if not len(rows):
+            continue
+        laid = np.empty((members.shape[0], (last - first) * members.shape[1], members.shape[2]))
+        each = laid.reshape(members.shape[0], last - first, *members.shape[1:])
+        each[:] = members[:, None]
+        for k in range(max(first, 1), last):
+            forecast_members(members, *sets.keys[k - 1], climatology, out=each[:, k - first])
+        local = np.searchsorted(mine, reads[rows, 0])
+        yields[rows], starch[rows] = _run(
+            seasons,
+            daily,
+            groups[mine],
+            np.column_stack([local, reads[rows, 1]]),
+            laid,
+            (group_set[mine] - first) * members.shape[1],
+        )
+    return yields, starch
+
+
+def member_climatology(members: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean and standard deviation of each member variable per calendar month, (12, 3) each:
+    the weather the members stand for when nothing is known, which a forecast departs from."""
+    days = np.datetime64(_MEMBER_EPOCH) + np.arange(members.shape[1])
+    months = days.astype("datetime64[M]").astype(int) % 12
+    mean = np.empty((12, members.shape[2]))
+    sd = np.empty_like(mean)
+    for month in range(12):
+        values = members[:, months == month].reshape(-1, members.shape[2])
+        mean[month], sd[month] = values.mean(axis=0), values.std(axis=0)
+    return mean, sd
+
+
+def forecast_members(
+    members: FloatArray,
+    forecast: WeatherForecast,
+    year_start: date,
+    climatology: tuple[FloatArray, FloatArray],
+    out: FloatArray | None = None,
+) -> FloatArray:
+    """A copy of ``members`` (day 0 = ``year_start``) whose forecast days follow the forecast;
+    ``out``: a copy already made, whose forecast days are overwritten.
+
+    On each forecast day a member is the forecast's mean plus its spread times the member's own
+    standardised anomaly, ``mean + spread * (member - clim_mean) / clim_sd``: the members then
+    scatter around the forecast exactly as wide as the forecast is uncertain, and keep the
+    generator's wet spells and its rain-cooled, cloudy wet days. Without a spread the forecast
+    is raw: its mean is shrunk to climatology by the skill such forecasts have at that lead
+    (``TROPICAL_SKILL``), its spread is what that skill leaves, so a lead with no skill gives
+    the members back as they were. Rain and radiation are floored at 0."""
+    clim_mean, clim_sd = climatology
+    lead = np.arange(1, forecast.horizon + 1)
+    days = np.datetime64(forecast.issued) + (lead - 1)
+    index = (days - np.datetime64(year_start)).astype(np.int64)
+    keep = (index >= 0) & (index < members.shape[1])
+    month = days[keep].astype("datetime64[M]").astype(np.int64) % 12
+    index = index[keep]
+    clim, sd = clim_mean[month], clim_sd[month]
+    mean = forecast.values[keep]
+    if forecast.spread is not None:
+        spread = forecast.spread[keep]
+    else:
+        rho = np.column_stack([s.correlation(lead[keep]) for s in TROPICAL_SKILL])
+        mean = clim + rho * (mean - clim)
+        spread = sd * np.sqrt(1 - rho**2)
+    out = members.copy() if out is None else out
+    anomaly = (members[:, index] - clim) / np.where(sd > 0, sd, 1.0)
+    out[:, index] = mean + spread * anomaly
+    out[:, index, 0] = np.maximum(out[:, index, 0], 0.0)
+    out[:, index, 2] = np.maximum(out[:, index, 2], 0.0)
     return out
 
 
@@ -144,9 +284,11 @@ def _run(
     groups: FloatArray,
     reads: IntArray,
     members: FloatArray,
+    offset: IntArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """``groups``: rows (season index, observed days, management); ``reads``: rows (group,
-    day), sorted by group. Returns (yield, starch) per read and member."""
+    day), sorted by group; ``offset``: days each group's members start later in ``members``
+    (``_run_sets``). Returns (yield, starch) per read and member."""
     which = groups[:, 0].astype(np.int64)
     used, group_season = np.unique(which, return_inverse=True)
     soils = [soil_type(seasons[i].soil) for i in used]
@@ -164,7 +306,8 @@ def _run(
         first_row=daily.first_row[which],
         switch=groups[:, 1].astype(np.int64),
         management=groups[:, 2],
-        calendar_start=start[group_season.ravel()].astype(np.int64),
+        calendar_start=start[group_season.ravel()].astype(np.int64)
+        + (0 if offset is None else offset),
         soil=soil,
         variety=variety,
         theta0=_planting_soil_water(seasons, daily, which, soil),

@@ -28,6 +28,7 @@ from models.cropfeatures import (
 from models.daily import DAILY_VARIABLES, FieldSeason, FloatArray, unique_rows
 from models.errors import FeatureError, SchemaMismatchError
 from models.seasonstats import STATISTICS
+from models.weatherfeed import WeatherForecast
 
 #: Bump when a feature's meaning, unit or order changes: a model trained on another version is
 #: refused (``models.modelstore``), never silently fed features it did not learn.
@@ -55,7 +56,9 @@ class Case:
     day is planting + age_days), harvested ``harvest_age_days`` after planting. ``prev_*``: the
     field's previous harvest, when the cooperative has it (NaN otherwise); with the previous
     season's daily data and its harvest age as well, the crop model learns the field's yield
-    gap from it (``models.cropfeatures``)."""
+    gap from it (``models.cropfeatures``). ``forecast``: the farm's daily weather forecast
+    issued on (or before) the issue day, when there is one (``models.weatherfeed``); the crop
+    model's weather members follow it on its days."""
 
     season: FieldSeason
     age_days: int
@@ -64,6 +67,7 @@ class Case:
     prev_starch_pct: float = float("nan")
     prev_season: FieldSeason | None = None
     prev_harvest_age_days: int | None = None
+    forecast: WeatherForecast | None = None
 
 
 class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -291,6 +295,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             prev=prev,
             prev_yield=np.array([c.prev_yield_t_ha for c in cases], dtype=float),
             prev_age=np.array([-1 if a is None else a for a in prev_age], dtype=np.int64),
+            forecasts=_forecasts(cases),
         )
         return crop_features(batch.seasons, batch.daily_rows(), crop_cases, self.members_)
 
@@ -405,6 +410,31 @@ class _Batch:
         for number, block in self.row.items():
             first_row[number] = self.offsets[block]
         return DailyRows(self.filled, first_row)
+
+
+def _forecasts(cases: Sequence[Case]) -> tuple[WeatherForecast | None, ...]:
+    """The cases' forecasts (empty when none has one), each checked to belong to the case: a
+    forecast of another farm, or one issued after the issue day (it would know weather the
+    forecast could not), is refused."""
+    if all(c.forecast is None for c in cases):
+        return ()
+    for case in cases:
+        forecast, season = case.forecast, case.season
+        if forecast is None:
+            continue
+        issue = season.day(case.age_days)
+        if forecast.farm_id != season.farm_id:
+            raise FeatureError(
+                f"field {season.field_id!r}: its case carries the forecast of farm "
+                f"{forecast.farm_id!r}, the field is on farm {season.farm_id!r}: pass the "
+                "field's own farm's forecast"
+            )
+        if forecast.issued > issue:
+            raise FeatureError(
+                f"field {season.field_id!r}: forecast issued {forecast.issued}, after the "
+                f"case's issue day {issue}: pass the forecast issued on or before it"
+            )
+    return tuple(c.forecast for c in cases)
 
 
 def _unique_seasons(cases: Sequence[Case]) -> list[FieldSeason]:
