@@ -1,63 +1,72 @@
-"""The registry databases the API tests run on: SQLite always, PostgreSQL where one answers
-(this machine kind runs one on 127.0.0.1:5432 with trust auth); each test gets a fresh one."""
+"""The registry databases the API tests run on: SQLite, and PostgreSQL in a private server the
+session starts (tooling.services.LocalPostgres), or in the one ISANFARM_TEST_POSTGRES names.
+Each test gets a fresh database. A PostgreSQL that cannot be reached fails its tests: a skip
+would let a machine without one pass while half of what the registry supports went untested."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
-#: Where to find a PostgreSQL server for the tests; its database is used only to create and
-#: drop a scratch database per test.
-POSTGRES_ADMIN = os.environ.get(
-    "ISANFARM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from tooling.services import LocalPostgres
 
-Factory = Callable[[Path], tuple[str, Callable[[], None]]]
-
-
-def sqlite(tmp_path: Path) -> tuple[str, Callable[[], None]]:
-    return f"sqlite:///{tmp_path}/registry.sqlite3", lambda: None
+#: A libpq URL of an existing server's database, used only to create and drop a scratch
+#: database per test: for a server the tests must not start themselves (a CI service).
+EXTERNAL = "ISANFARM_TEST_POSTGRES"
 
 
-def postgres(tmp_path: Path) -> tuple[str, Callable[[], None]]:
-    import psycopg
+@dataclass(frozen=True, slots=True)
+class PostgresServer:
+    """A PostgreSQL server the tests may create and drop databases on."""
 
-    name = f"isanfarm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    admin_url: str
 
-    def drop() -> None:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+    @property
+    def port(self) -> int:
+        return make_url(self.admin_url).port or 5432
+
+    def create_database(self) -> str:
+        name = f"isanfarm_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    return f"{base}/{name}", drop
+    def database_url(self, name: str, port: int | None = None) -> str:
+        """The SQLAlchemy URL of database ``name``, reached on ``port`` if given (a proxy)."""
+        url = make_url(self.admin_url).set(drivername="postgresql+psycopg", database=name)
+        if port is not None:
+            url = url.set(port=port)
+        return url.render_as_string(hide_password=False)
 
 
-def _postgres_unreachable() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_ADMIN, connect_timeout=3):
-            return None
-    except Exception as exc:  # any failure means: not here
-        return (
-            f"no PostgreSQL at {POSTGRES_ADMIN} ({type(exc).__name__}); set ISANFARM_TEST_POSTGRES"
-        )
+@contextmanager
+def postgres_server(data_dir: Path) -> Iterator[PostgresServer]:
+    """The server ISANFARM_TEST_POSTGRES names, or a private one with its data in ``data_dir``."""
+    external = os.environ.get(EXTERNAL)
+    if external:
+        yield PostgresServer(external)
+        return
+    with LocalPostgres(data_dir) as server:
+        yield PostgresServer(server.url)
 
 
 def database_urls() -> list[Any]:
-    reason = _postgres_unreachable()
+    """Parameters for a fixture: the name of the fixture (tests/integration/conftest.py) that
+    gives a fresh registry database's URL, to pass to ``request.getfixturevalue``."""
     return [
-        pytest.param(sqlite, id="sqlite"),
-        pytest.param(
-            postgres,
-            id="postgresql",
-            marks=pytest.mark.skipif(reason is not None, reason=reason or ""),
-        ),
+        pytest.param("sqlite_registry", id="sqlite"),
+        pytest.param("postgres_registry", id="postgresql"),
     ]

@@ -1,24 +1,28 @@
-"""Private Mosquitto and InfluxDB 1.x instances on loopback, with their data in a folder of ours.
+"""Private Mosquitto, InfluxDB 1.x and PostgreSQL instances on loopback, with their data in a
+folder of ours.
 
 The demo and the integration tests start their own servers rather than use the system's: they
-must not touch a farm's real data, must run beside a broker already on 1883, and the tests must
-be able to stop and restart a server mid-run. Both need the Debian packages ``mosquitto`` and
-``influxdb`` (scripts/setup installs them).
+must not touch a farm's real data, must run beside a broker already on 1883 (or a PostgreSQL on
+5432), and the tests must be able to stop and restart a server mid-run. They need the Debian
+packages ``mosquitto``, ``influxdb`` and ``postgresql`` (scripts/setup installs them).
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 from isanfarm.processes import stop_process
 
@@ -68,16 +72,11 @@ class LocalServer:
     def start(self, timeout_s: float = 20.0) -> None:
         if self._process is not None:
             return
-        executable = shutil.which(self.binary) or f"/usr/sbin/{self.binary}"
-        if not Path(executable).exists():
-            raise ServiceError(
-                f"{self.binary} is not installed: run scripts/setup "
-                f"(it installs Debian's package for it)"
-            )
+        executable = self._executable()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = self._command(executable)
         with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self._process = self._spawn(command, log)
         deadline = time.monotonic() + timeout_s
         while not self.is_ready():
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -107,8 +106,20 @@ class LocalServer:
     def is_ready(self) -> bool:
         raise NotImplementedError
 
+    def _executable(self) -> str:
+        executable = shutil.which(self.binary) or f"/usr/sbin/{self.binary}"
+        if not Path(executable).exists():
+            raise ServiceError(
+                f"{self.binary} is not installed: run scripts/setup "
+                f"(it installs Debian's package for it)"
+            )
+        return executable
+
     def _command(self, executable: str) -> list[str]:
         raise NotImplementedError
+
+    def _spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def __enter__(self) -> Self:
         self.start()
@@ -250,6 +261,135 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 """
         )
         return [executable, "-config", str(config)]
+
+
+class LocalPostgres(LocalServer):
+    """A throwaway PostgreSQL cluster: trust authentication for superuser ``postgres`` on
+    127.0.0.1 only, durability off (``fsync=off``: a test database is never worth a flush).
+
+    PostgreSQL refuses to run as root. Started by root, the cluster belongs to the ``postgres``
+    system user (created if missing) and lives in a directory of its own under the system temp
+    dir, because that user cannot enter root's private temp dirs (pytest's are mode 0700);
+    the directory is removed when the ``with`` block ends.
+    """
+
+    name = "postgres"
+    binary = "postgres"
+    superuser = "postgres"
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        super().__init__(data_dir, port)
+        self._owner = _unprivileged_user("postgres") if _is_root() else None
+        self._cluster_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """libpq URL of the ``postgres`` database, for creating and dropping databases."""
+        return f"postgresql://{self.superuser}@127.0.0.1:{self.port}/postgres"
+
+    def is_ready(self) -> bool:
+        """Accepting connections: a TCP connect alone also succeeds while it still starts up."""
+        ready = subprocess.run(
+            [
+                str(Path(self._executable()).with_name("pg_isready")),
+                *("-q", "-h", "127.0.0.1", "-p", str(self.port)),
+                *("-U", self.superuser, "-d", "postgres", "-t", "1"),
+            ],
+            check=False,
+        )
+        return ready.returncode == 0
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT): SIGTERM would wait for every pooled client to hang up."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            stop_process(process)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(kind, error, tb)
+        if self._owner is not None and self._cluster_dir is not None:
+            shutil.rmtree(self._cluster_dir, ignore_errors=True)
+
+    def _executable(self) -> str:
+        """The newest major version's server: Debian keeps each under its own directory."""
+        installed = Path("/usr/lib/postgresql").glob("*/bin/postgres")
+        versions = sorted(installed, key=lambda path: int(path.parts[-3].split(".")[0]))
+        if not versions:
+            raise ServiceError(
+                "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): "
+                "run scripts/setup (it installs Debian's package postgresql)"
+            )
+        return str(versions[-1])
+
+    def _command(self, executable: str) -> list[str]:
+        cluster = self._cluster()
+        if not (cluster / "data" / "PG_VERSION").exists():
+            self._initdb(Path(executable).with_name("initdb"), cluster / "data")
+        return [
+            executable,
+            *("-D", str(cluster / "data"), "-p", str(self.port)),
+            *("-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={cluster}"),
+            *("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"),
+        ]
+
+    def _cluster(self) -> Path:
+        if self._cluster_dir is None:
+            if self._owner is None:
+                self._cluster_dir = self.data_dir / "cluster"
+                self._cluster_dir.mkdir(exist_ok=True)
+            else:
+                self._cluster_dir = Path(tempfile.mkdtemp(prefix="isanfarm-postgres-"))
+                os.chown(self._cluster_dir, self._owner.pw_uid, self._owner.pw_gid)
+        return self._cluster_dir
+
+    def _initdb(self, initdb: Path, data: Path) -> None:
+        command = [
+            str(initdb),
+            *("-D", str(data), "-U", self.superuser, "--auth=trust"),
+            *("-E", "UTF8", "--locale=C", "--no-sync"),
+        ]
+        with open(self.log_path, "ab") as log:
+            done = self._spawn(command, log).wait()
+        if done != 0:
+            raise ServiceError(f"initdb failed for {data}; see {self.log_path}")
+
+    def _spawn(self, command: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+        if self._owner is None:
+            return super()._spawn(command, log)
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self._cluster(),
+            user=self._owner.pw_uid,
+            group=self._owner.pw_gid,
+            extra_groups=[],
+        )
+
+
+def _unprivileged_user(name: str) -> pwd.struct_passwd:
+    """``name``'s account, created as a system user without login if the machine lacks it."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            [
+                *("useradd", "--system", "--user-group", "--no-create-home"),
+                *("--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name),
+            ],
+            check=True,
+        )
+        return pwd.getpwnam(name)
 
 
 def _is_root() -> bool:

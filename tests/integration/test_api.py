@@ -1,5 +1,5 @@
-"""The cooperative API against real databases: the registry on SQLite and on PostgreSQL (where
-one is reachable), time series in a real InfluxDB. Two cooperatives; every endpoint is checked
+"""The cooperative API against real databases: the registry on SQLite and on PostgreSQL (a
+private server), time series in a real InfluxDB. Two cooperatives; every endpoint is checked
 for what one cooperative's key can see and change of the other's."""
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ NOW_MS = __import__("time").time_ns() // 1_000_000
 
 @pytest.fixture(params=database_urls())
 def api_settings(
-    request: pytest.FixtureRequest, mosquitto: LocalMosquitto, influx: InfluxV1, tmp_path: Path
-) -> Iterator[ApiSettings]:
-    url, drop = request.param(tmp_path)
-    yield ApiSettings(
+    request: pytest.FixtureRequest, mosquitto: LocalMosquitto, influx: InfluxV1
+) -> ApiSettings:
+    url: str = request.getfixturevalue(request.param)
+    return ApiSettings(
         mqtt=MqttSettings(port=mosquitto.port), influx=influx.settings, database_url=url
     )
-    drop()
 
 
 @pytest.fixture
@@ -430,7 +429,10 @@ def test_of_two_forecast_runs_the_same_day_only_the_newest_is_served(
     """A retrained model pinned after the daily job, or a run by hand: both runs share the
     day's ``issued`` tag; the newer ``issued_at_ms`` wins, never a mix of the two."""
     rerun = [(20.0, 25.0, 120_000.0), (21.0, 25.5, 125_000.0), (22.0, 25.0, 124_000.0)]
-    write_forecasts(influx, "coop-a", "test-2", rerun, issued_at_ms=NOW_MS + 60_000)
+    # After the world's own run, written at the real time the world was seeded (NOW_MS is the
+    # module's import time: on a slow run the world's run would be the newer one).
+    later_ms = __import__("time").time_ns() // 1_000_000 + 60_000
+    write_forecasts(influx, "coop-a", "test-2", rerun, issued_at_ms=later_ms)
     auth = world.auth("a-read")
     forecast = client.get("/v1/fields/coop-a-farm1-f1/forecast", headers=auth).json()
     assert forecast["model_version"] == "test-2"

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,13 +16,10 @@ from api.settings import ApiSettings
 from isanfarm.influx import InfluxV1
 from isanfarm.settings import MqttSettings
 from tests.api_world import seed
-from tests.registry_databases import POSTGRES_ADMIN, _postgres_unreachable, postgres
+from tests.registry_databases import PostgresServer
 from tooling.services import LocalMosquitto
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(_postgres_unreachable() is not None, reason="no PostgreSQL here"),
-]
+pytestmark = pytest.mark.integration
 
 
 class SilentProxy:
@@ -65,18 +61,18 @@ class SilentProxy:
 
 @pytest.fixture
 def proxied_client(
-    mosquitto: LocalMosquitto, influx: InfluxV1, tmp_path: Path
+    mosquitto: LocalMosquitto, influx: InfluxV1, postgres_server: PostgresServer
 ) -> Iterator[tuple[TestClient, SilentProxy]]:
-    url, drop = postgres(tmp_path)
-    proxy = SilentProxy(int(POSTGRES_ADMIN.rsplit(":", 1)[1].split("/")[0]))
+    name = postgres_server.create_database()
+    proxy = SilentProxy(postgres_server.port)
     settings = ApiSettings(
         mqtt=MqttSettings(port=mosquitto.port),
         influx=influx.settings,
-        database_url=url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/"),
+        database_url=postgres_server.database_url(name, port=proxy.port),
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, proxy
-    drop()
+    postgres_server.drop_database(name)
 
 
 def test_a_silent_registry_is_a_503_within_seconds_and_the_api_recovers(

@@ -42,8 +42,8 @@ from ingest.admin import recompute_rollups, setup_database
 from ingest.settings import IngestSettings
 from isanfarm import contract, storage
 from isanfarm.influx import InfluxV1
-from tests.conftest import RunningWorker
 from tests.helpers import ROOT, count_points, run_simulated_farm, wait_for
+from tests.integration.conftest import RunningWorker
 from tooling.services import LocalMosquitto
 from tooling.simulate import SimulatedFleet
 

@@ -35,8 +35,8 @@ from ingest.settings import IngestSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.settings import MqttSettings
-from tests.conftest import RunningWorker
 from tests.helpers import ROOT, Observer, make_test_ca, stored_seqs, wait_for
+from tests.integration.conftest import RunningWorker
 from tooling.services import BrokerTls, LocalMosquitto
 
 pytestmark = pytest.mark.integration

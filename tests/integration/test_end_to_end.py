@@ -15,8 +15,8 @@ from api.settings import ApiSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.settings import MqttSettings
-from tests.conftest import RunningWorker
 from tests.helpers import Observer, count_points, run_simulated_farm, wait_for
+from tests.integration.conftest import RunningWorker
 from tooling.seed import register_simulated_farm
 from tooling.services import LocalMosquitto
 from tooling.simulate import SimulatedFleet

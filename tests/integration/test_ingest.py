@@ -19,8 +19,8 @@ from ingest.points import REJECT_PAYLOAD_CHARS
 from ingest.settings import IngestSettings
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
-from tests.conftest import RunningWorker
 from tests.helpers import ROOT, count_points, wait_for
+from tests.integration.conftest import RunningWorker
 from tooling.services import LocalInfluxDB, LocalMosquitto
 
 pytestmark = pytest.mark.integration

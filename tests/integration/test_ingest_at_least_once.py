@@ -29,8 +29,8 @@ from ingest.settings import IngestSettings
 from ingest.worker import Converted, IngestWorker
 from isanfarm.influx import InfluxV1, series_rows
 from isanfarm.settings import InfluxSettings
-from tests.conftest import RunningWorker
 from tests.helpers import ROOT, Observer, stored_seqs, wait_for
+from tests.integration.conftest import RunningWorker
 from tooling.services import LocalInfluxDB, LocalMosquitto, free_port, free_ports
 
 pytestmark = pytest.mark.integration

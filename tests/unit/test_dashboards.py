@@ -25,8 +25,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from dashboards import alerts, build, influxql
-from dashboards.panels import TimeRange, has_values, panel_queries
-from dashboards.preview import render
+from dashboards.panels import TimeRange, panel_queries
 from tests.helpers import ROOT
 
 GRAFANA = ROOT / "grafana"
@@ -180,21 +179,3 @@ def test_a_panel_time_override_moves_the_start() -> None:
     # "Now" tables (timeFrom 1d) look back one day from now, not from the range's end.
     assert any(f"time >= {29 * 86_400_000}ms and time <= {now}ms" in q.statement for q in queries)
     assert any(f"time <= {400 * 86_400_000}ms" in q.statement for q in queries)
-
-
-def test_preview_draws_one_png_per_dashboard(tmp_path: Path) -> None:
-    def fake_influx(statement: str) -> list[dict[str, Any]]:
-        columns = ["time", "value", "other"]
-        return [
-            {
-                "series": [
-                    {"name": "x", "columns": columns, "values": [[0, 1.0, 2], [60_000, 2.0, 3]]}
-                ]
-            }
-        ]
-
-    variables = {"cooperative": ".*", "farm": "f", "site": "s", "device": ".*", "animal": ".*"}
-    path = tmp_path / "fleet.png"
-    render(DASHBOARDS["fleet"], fake_influx, variables, TimeRange(0, 3_600_000), path)
-    assert path.read_bytes().startswith(b"\x89PNG")
-    assert has_values(fake_influx(""))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -97,43 +95,6 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: st
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(path, {})
     assert str(path) in str(caught.value)
-
-
-def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
-    good = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tooling.cli",
-            "edge",
-            "check",
-            "--config",
-            str(write(tmp_path, GOOD)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert good.returncode == 0, good.stderr
-    assert "ok: device 'f01-node'" in good.stdout
-    bad_driver_option = GOOD.replace("seed = 4", "seed = 4\ncolour = 'red'")
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tooling.cli",
-            "edge",
-            "check",
-            "--config",
-            str(write(tmp_path, bad_driver_option)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert bad.returncode == 2
-    assert "driver 'simulated'" in bad.stderr
-    assert "colour" in bad.stderr
 
 
 def test_the_example_gateway_config_in_deploy_is_valid(tmp_path: Path) -> None:

@@ -1,0 +1,47 @@
+"""`isanfarm edge check` as a gateway installer runs it: validates a config without starting
+the agent, and names the driver and option an installer got wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.unit.test_edge_config import GOOD, write
+
+
+def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
+    good = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tooling.cli",
+            "edge",
+            "check",
+            "--config",
+            str(write(tmp_path, GOOD)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "ok: device 'f01-node'" in good.stdout
+    bad_driver_option = GOOD.replace("seed = 4", "seed = 4\ncolour = 'red'")
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tooling.cli",
+            "edge",
+            "check",
+            "--config",
+            str(write(tmp_path, bad_driver_option)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 2
+    assert "driver 'simulated'" in bad.stderr
+    assert "colour" in bad.stderr
