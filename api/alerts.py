@@ -6,14 +6,20 @@ Thresholds: soil dry when the 30 cm probe reads below the dry threshold of the f
 heat stress from the "danger" category of the Livestock Weather Safety Index up
 (``agronomy.thi``); a device is offline when not heard from for ``offline_after_s``; ingest
 rejects when a farm's messages were rejected in the last hour.
+
+Forecast coverage is not evaluated here: it needs the model's hindcasts of a cooperative's
+recorded harvests, which ``isanfarm calibrate`` and ``isanfarm forecast --harvests`` compute
+(``models.calibration``); they record it with ``record_forecast_coverage``, which also closes
+the alert when coverage is back, since no person has to act on a condition that has passed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,11 +31,14 @@ from isanfarm import storage
 from isanfarm.influx import InfluxV1, series_rows
 from registry import models
 
+if TYPE_CHECKING:  # numpy, scipy and the crop model load only where calibration runs
+    from models.calibration import CoverageCheck
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     cooperative_id: str
-    farm_id: str
+    farm_id: str | None
     kind: str
     subject: str
     message: str
@@ -83,7 +92,7 @@ def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
             yield Finding(
                 field.cooperative_id,
                 field.farm_id,
-                "soil_dry",
+                models.SOIL_DRY,
                 field.id,
                 f"soil at 30 cm is {moisture:.1f}% VWC, below {limit:g}% for {field.soil}",
             )
@@ -98,7 +107,7 @@ def _hot_barns(session: Session, influx: InfluxV1) -> Iterator[Finding]:
                 yield Finding(
                     herd.cooperative_id,
                     herd.farm_id,
-                    "heat_stress",
+                    models.HEAT_STRESS,
                     herd.id,
                     f"barn THI is {index:.0f} (danger from {THI_DANGER:.0f})",
                 )
@@ -119,7 +128,7 @@ def _offline_devices(
             yield Finding(
                 device.cooperative_id,
                 device.farm_id,
-                "device_offline",
+                models.DEVICE_OFFLINE,
                 device.id,
                 f"device {device.id} has not been heard from in {offline_after_s / 3600:.0f} h"
                 if silent
@@ -139,7 +148,44 @@ def _rejecting_farms(session: Session, influx: InfluxV1) -> Iterator[Finding]:
             yield Finding(
                 farm.cooperative_id,
                 farm.id,
-                "ingest_rejects",
+                models.INGEST_REJECTS,
                 farm.id,
                 f"{count} messages from farm {farm.id} were rejected in the last hour",
             )
+
+
+#: Who closes a forecast-coverage alert whose coverage is back (``acknowledged_by``).
+COVERAGE_BACK = "isanfarm: coverage back"
+
+
+def record_forecast_coverage(
+    session: Session, cooperative_id: str, checks: Sequence[CoverageCheck]
+) -> str:
+    """Raise the cooperative's ``forecast_coverage`` alert when a check fails (one open alert
+    per cooperative, naming the worst target), close it when every check passes again.
+    Returns what happened: "raised", "still open", "cleared" or "ok"."""
+    failing = sorted((c for c in checks if c.alert), key=lambda c: c.p_value)
+    open_alert = session.scalars(
+        select(models.Alert).where(
+            models.Alert.kind == models.FORECAST_COVERAGE,
+            models.Alert.subject == cooperative_id,
+            models.Alert.acknowledged_at.is_(None),
+        )
+    ).first()
+    now = datetime.now(UTC)
+    if failing and open_alert is None:
+        finding = Finding(
+            cooperative_id, None, models.FORECAST_COVERAGE, cooperative_id, failing[0].message()
+        )
+        session.add(models.Alert(**asdict(finding), raised_at=now))
+        session.flush()
+        return "raised"
+    if failing:
+        return "still open"
+    if open_alert is not None:
+        open_alert.acknowledged_at = now
+        covered = ", ".join(f"{c.target} {c.covered} of {c.n}" for c in checks)
+        open_alert.acknowledged_by = f"{COVERAGE_BACK} ({covered})"[:200]
+        session.flush()
+        return "cleared"
+    return "ok"

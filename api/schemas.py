@@ -252,7 +252,7 @@ class Alert(BaseModel):
 
     id: int
     cooperative_id: Id
-    farm_id: Id
+    farm_id: Id | None = Field(description="none for a cooperative-wide alert")
     kind: str = Field(examples=["soil_dry"])
     subject: Id = Field(description="the field, herd or device concerned")
     message: str

@@ -32,6 +32,8 @@ from models.daily import FieldSeason, normalise_soil, normalise_variety
 from models.errors import FeatureError
 from models.features import NUMERIC_FEATURES, Case
 from models.price import HarvestCalendar, PriceRule
+from models.recalibration import Recalibration
+from models.seasons import HarvestedSeason
 
 log = logging.getLogger(__name__)
 #: Scale passes and barn climate read back this far for the cattle forecast.
@@ -82,6 +84,8 @@ class FieldInfo:
     soil: str
     planted: date
     area_rai: float
+    #: The cooperative whose calibration (``isanfarm calibrate``) its forecasts get.
+    cooperative_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +102,16 @@ class ForecastReport:
     calibrated: int = 0
     #: Harvest records written as actuals (``cassava_harvest``).
     harvests: int = 0
+    #: Fields whose forecasts their cooperative's stored recalibration corrected.
+    recalibrated: int = 0
     points: int = 0
     animals: int = 0
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Calibrations not applied (fitted on another model version), with the fix.
+    notes: list[str] = field(default_factory=list)
+    #: With harvest records: per cooperative, the coverage check and its alert's state.
+    coverage: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +144,12 @@ def cassava_lines(
     history: dict[str, History] | None = None,
     report: ForecastReport | None = None,
     previous: dict[str, np.ndarray] | None = None,
+    recalibrations: Mapping[str, Recalibration] | None = None,
 ) -> list[str]:
     """Forecast points for every field and candidate harvest date. ``previous``: field id ->
-    daily values of its previous season (planting to harvest, as ``history`` dates it)."""
+    daily values of its previous season (planting to harvest, as ``history`` dates it);
+    ``recalibrations``: cooperative id -> its recalibration for this model (fields of other
+    cooperatives are served uncorrected)."""
     report = report or ForecastReport()
     history = history or {}
     previous = previous or {}
@@ -178,12 +191,39 @@ def cassava_lines(
     if not kept:
         return []
     predicted = model.predict(matrix)
+    if recalibrations:
+        predicted = _recalibrated(
+            predicted, [cases[i] for i in kept], fields, recalibrations, report
+        )
     calibrated = np.isfinite(matrix[:, NUMERIC_FEATURES.index("management_est")])
     report.calibrated += len({cases[kept[i]].season.field_id for i in np.flatnonzero(calibrated)})
     lines = _cassava_points(meta, predicted, issued, model_version, price)
     report.fields += len(meta)
     report.points += len(lines)
     return lines
+
+
+def _recalibrated(
+    predicted: np.ndarray,
+    cases: Sequence[Case],
+    fields: Sequence[FieldInfo],
+    recalibrations: Mapping[str, Recalibration],
+    report: ForecastReport,
+) -> np.ndarray:
+    """``predicted`` (rows: ``cases``) with each cooperative's recalibration applied to its
+    fields' rows, at each row's lead (harvest day minus issue day)."""
+    cooperative = {f.field_id: f.cooperative_id for f in fields}
+    owner = np.array([cooperative.get(c.season.field_id, "") for c in cases])
+    leads = np.array([c.harvest_age_days - c.age_days for c in cases], dtype=float)
+    out = np.array(predicted, dtype=float, copy=True)
+    for cooperative_id, recalibration in recalibrations.items():
+        rows = owner == cooperative_id
+        if rows.any():
+            out[rows] = recalibration.apply(out[rows], leads[rows])
+            report.recalibrated += len(
+                {cases[int(i)].season.field_id for i in np.flatnonzero(rows)}
+            )
+    return out
 
 
 def _previous_season(
@@ -472,14 +512,16 @@ def run(
     default_target_kg: float = 750.0,
     harvests: dict[str, list[History]] | None = None,
     today: date | None = None,
+    recalibrations: Mapping[str, Recalibration] | None = None,
 ) -> ForecastReport:
     """Read the registry and InfluxDB, forecast, write. ``sessions``: a SQLAlchemy sessionmaker
     of the registry; ``harvests``: the cooperative's harvest records (``load_harvests``),
-    written as the actuals and used as each field's previous season."""
+    written as the actuals and used as each field's previous season; ``recalibrations``:
+    cooperative id -> its stored recalibration for this model (``isanfarm calibrate``)."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     issued = today or store.local_day(int(now.timestamp() * 1000))
-    fields, herds = _registry(sessions)
+    fields, herds = registered(sessions)
     report = ForecastReport()
     harvests = harvests or {}
     history = newest(harvests)
@@ -506,6 +548,7 @@ def run(
             history,
             report,
             previous,
+            recalibrations,
         )
     if herds:
         herd_owners = {h.herd_id: h.farm_id for h in herds}
@@ -587,14 +630,17 @@ def _previous_daily(
     }
 
 
-def _registry(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:
+def registered(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:
+    """The registry's fields and herds (``sessions``: a SQLAlchemy sessionmaker)."""
     from sqlalchemy import select
 
     from registry import models as tables
 
     with sessions() as session:
         fields = [
-            FieldInfo(f.id, f.farm_id, f.variety, f.soil, f.planting_date, f.area_rai)
+            FieldInfo(
+                f.id, f.farm_id, f.variety, f.soil, f.planting_date, f.area_rai, f.cooperative_id
+            )
             for f in session.scalars(select(tables.Field).order_by(tables.Field.id))
         ]
         targets: dict[str, dict[str, float]] = {}
@@ -605,3 +651,70 @@ def _registry(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:
             for h in session.scalars(select(tables.Herd).order_by(tables.Herd.id))
         ]
     return fields, herds
+
+
+@dataclass(slots=True)
+class RecordedSeasons:
+    """One cooperative's dated harvest records as seasons (``models.calibration``): each with
+    its daily data read back from InfluxDB, its harvest date, and the records left out."""
+
+    records: list[HarvestedSeason] = field(default_factory=list)
+    harvested: list[date] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def recorded_seasons(
+    influx: InfluxV1, harvests: dict[str, list[History]], fields: Sequence[FieldInfo]
+) -> dict[str, RecordedSeasons]:
+    """Per cooperative, its registered fields' harvest records with a planting date, each
+    season's daily values read from InfluxDB (planting to harvest, one query for all) as the
+    forecast job reads a season. A field's records are numbered oldest first, so that
+    ``models.training.previous`` finds the season before each."""
+    from models.calibration import recorded_season
+
+    by_id = {f.field_id: f for f in fields}
+    out: dict[str, RecordedSeasons] = {}
+    dated: dict[str, list[tuple[History, date, date]]] = {}
+    for field_id, entries in harvests.items():
+        info = by_id.get(field_id)
+        if info is None:
+            out.setdefault("", RecordedSeasons()).skipped.append(
+                f"{field_id}: not a registered field: register it or correct the field id"
+            )
+            continue
+        group = out.setdefault(info.cooperative_id, RecordedSeasons())
+        for entry in entries:
+            if entry.planted is None or entry.harvested is None or entry.season_days is None:
+                group.skipped.append(
+                    f"{field_id} harvested {entry.harvested}: no planted date, so no season to "
+                    "forecast again: add the planted column"
+                )
+            else:
+                dated.setdefault(field_id, []).append((entry, entry.planted, entry.harvested))
+    if not dated:
+        return out
+    start = min(planted for entries in dated.values() for _, planted, _ in entries)
+    end = max(harvested for entries in dated.values() for _, _, harvested in entries)
+    daily = store.daily_values(
+        influx, {key: by_id[key].farm_id for key in dated}, start, end + timedelta(days=1)
+    )
+    for field_id, spans in dated.items():
+        info = by_id[field_id]
+        group = out[info.cooperative_id]
+        for index, (entry, planted, harvested) in enumerate(spans):
+            first = (planted - start).days
+            days = (harvested - planted).days
+            season = FieldSeason(
+                field_id,
+                info.farm_id,
+                normalise_variety(info.variety),
+                normalise_soil(info.soil),
+                planted,
+                info.area_rai / RAI_PER_HA,
+                daily[field_id][first : first + days + 1],
+            )
+            group.records.append(
+                recorded_season(season, index, entry.yield_t_ha, entry.starch_pct, days)
+            )
+            group.harvested.append(harvested)
+    return out

@@ -4,6 +4,10 @@ Metadata: version, kind, created, training data range, features, feature-schema 
 held-out metrics, whether the model is ``good`` (its held-out checks passed), scikit-learn and
 Python versions. ``load`` serves the pinned version if there is one (file ``PINNED``), else the
 newest good one; a model of another feature-schema version is refused, never served.
+
+Calibrations (``isanfarm calibrate``, docs/calibration.md): ``calibrations/<cooperative>.json``
+beside the models, each naming the model version it was fitted on. A calibration fits one
+model's errors, so it is refused for any other version, never applied to it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,16 @@ from typing import Any
 import joblib  # type: ignore[import-untyped]
 import sklearn  # type: ignore[import-untyped]
 
-from models.errors import NoModelError, SchemaMismatchError
+from isanfarm.contract import ID_PATTERN
+from models.errors import ModelError, NoModelError, SchemaMismatchError
 from models.features import FEATURE_SCHEMA_VERSION
 
 PIN_FILE = "PINNED"
+CALIBRATION_DIR = "calibrations"
+
+
+class CalibrationMismatchError(ModelError):
+    """A cooperative's stored calibration was fitted on another model version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +114,41 @@ class ModelStore:
                 "version it was trained with"
             )
         return Loaded(joblib.load(self.directory / f"{version}.joblib"), metadata)
+
+    def save_calibration(self, cooperative: str, calibration: dict[str, Any]) -> Path:
+        """Store a cooperative's calibration (``models.calibration.Calibration.to_json``),
+        replacing its previous one; written to a temporary file first, so that a reader never
+        sees half of it."""
+        path = self._calibration_path(cooperative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(calibration, indent=2, default=str))
+        partial.replace(path)
+        return path
+
+    def calibration(self, cooperative: str, version: str) -> dict[str, Any] | None:
+        """The cooperative's calibration for model ``version``; None if it has none; raises
+        ``CalibrationMismatchError`` if it has one fitted on another version."""
+        path = self._calibration_path(cooperative)
+        if not path.exists():
+            return None
+        stored: dict[str, Any] = json.loads(path.read_text())
+        if stored.get("model_version") != version:
+            raise CalibrationMismatchError(
+                f"the calibration of cooperative {cooperative} was fitted on model "
+                f"{stored.get('model_version')}, the model served is {version}: not applied; "
+                f"run `isanfarm calibrate --harvests FILE --cooperative {cooperative}` again"
+            )
+        return stored
+
+    def calibrated_cooperatives(self) -> list[str]:
+        """Cooperatives with a stored calibration (of whatever model version)."""
+        return sorted(p.stem for p in (self.directory / CALIBRATION_DIR).glob("*.json"))
+
+    def _calibration_path(self, cooperative: str) -> Path:
+        if not ID_PATTERN.fullmatch(cooperative):
+            raise ValueError(
+                f"cooperative {cooperative!r} is not a registry id (lowercase letters, digits, "
+                "'-' and '_')"
+            )
+        return self.directory / CALIBRATION_DIR / f"{cooperative}.json"

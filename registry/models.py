@@ -100,14 +100,28 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+#: Alert kinds (``api.alerts``): the names the API lists and filters them by.
+SOIL_DRY = "soil_dry"
+HEAT_STRESS = "heat_stress"
+DEVICE_OFFLINE = "device_offline"
+INGEST_REJECTS = "ingest_rejects"
+FORECAST_COVERAGE = "forecast_coverage"
+ALERT_KINDS = (SOIL_DRY, HEAT_STRESS, DEVICE_OFFLINE, INGEST_REJECTS, FORECAST_COVERAGE)
+
+
 class Alert(Base):
+    """An alert stays open until acknowledged (by a person, or by the rule that raised it when
+    the condition has passed). ``farm_id`` is None for a cooperative-wide alert
+    (``forecast_coverage``: the forecasts of the whole cooperative)."""
+
     __tablename__ = "alerts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
-    farm_id: Mapped[str] = mapped_column(ForeignKey("farms.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(30))  # soil_dry, heat_stress, device_offline, ...
-    subject: Mapped[str] = mapped_column(ID)  # the field, herd or device concerned
+    farm_id: Mapped[str | None] = mapped_column(ForeignKey("farms.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # one of ALERT_KINDS
+    #: The field, herd or device concerned; the cooperative for a cooperative-wide alert.
+    subject: Mapped[str] = mapped_column(ID)
     message: Mapped[str] = mapped_column(Text)
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,5 +1,5 @@
-"""``isanfarm train``, ``forecast`` and ``evaluate``: the jobs behind the commands, so the CLI
-stays a thin argument parser and the demo can run them in-process."""
+"""``isanfarm train``, ``forecast``, ``calibrate`` and ``evaluate``: the jobs behind the
+commands, so the CLI stays a thin argument parser and the demo can run them in-process."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ import json
 import logging
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from models.modelstore import ModelStore
+from models.modelstore import CalibrationMismatchError, Loaded, ModelStore
 from models.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from models.calibration import Calibration
+    from models.forecast import RecordedSeasons
+    from models.recalibration import Recalibration
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,39 +67,183 @@ def train(
     return version, metadata
 
 
-def forecast(
-    settings: ModelSettings,
-    version: str | None = None,
-    harvests: Path | None = None,
-    today: date | None = None,
-) -> Any:
-    from isanfarm.influx import InfluxV1
-    from models import forecast as job
-    from registry.db import make_engine, session_factory
-
+def _served(settings: ModelSettings, version: str | None) -> Loaded:
     loaded = ModelStore(settings.model_dir).load(version)
     # How sparse the data may be is serving policy, not part of the trained model.
     loaded.model.set_params(
         features__min_coverage=settings.min_coverage,
         features__min_recent_coverage=settings.min_recent_coverage,
     )
+    return loaded
+
+
+def forecast(
+    settings: ModelSettings,
+    version: str | None = None,
+    harvests: Path | None = None,
+    today: date | None = None,
+) -> Any:
+    """The forecast job, with each cooperative's stored recalibration for the served model
+    applied to its fields; with ``harvests``, also the coverage check of the served intervals
+    on the records (``coverage``), recorded as the cooperatives' ``forecast_coverage`` alerts."""
+    from isanfarm.influx import InfluxV1
+    from models import forecast as job
+    from registry.db import make_engine, session_factory
+
+    loaded = _served(settings, version)
+    records = job.load_harvests(harvests)
+    recalibrations, notes = stored_recalibrations(ModelStore(settings.model_dir), loaded.version)
     engine = make_engine(settings.database_url)
     influx = InfluxV1(settings.influx)
     try:
-        return job.run(
+        sessions = session_factory(engine)
+        report = job.run(
             influx,
-            session_factory(engine),
+            sessions,
             loaded.model,
             loaded.version,
             settings.price_rule(),
             settings.calendar(),
             settings.default_target_weight_kg,
-            job.load_harvests(harvests),
+            records,
             today,
+            recalibrations,
         )
+        report.notes = notes
+        if records:
+            report.coverage = _check_coverage(influx, sessions, loaded, records, recalibrations)
+        return report
     finally:
         influx.close()
         engine.dispose()
+
+
+def stored_recalibrations(
+    registry: ModelStore, version: str
+) -> tuple[dict[str, Recalibration], list[str]]:
+    """Cooperative id -> its stored recalibration fitted on model ``version``; and one note
+    per cooperative whose calibration was fitted on another version (not applied)."""
+    from models.calibration import recalibration_from_json
+
+    out, notes = {}, []
+    for cooperative in registry.calibrated_cooperatives():
+        try:
+            stored = registry.calibration(cooperative, version)
+        except CalibrationMismatchError as exc:
+            notes.append(str(exc))
+            continue
+        if stored is not None:
+            out[cooperative] = recalibration_from_json(stored["recalibration"])
+    return out, notes
+
+
+def _check_coverage(
+    influx: Any,
+    sessions: Any,
+    loaded: Loaded,
+    harvests: Any,
+    recalibrations: dict[str, Recalibration],
+) -> list[str]:
+    """The served intervals (recalibrated where a recalibration is stored) on each
+    cooperative's most recent records, at the alert's lead only; the alert raised or closed."""
+    from models import forecast as job
+    from models.calibration import ALERT_LEAD, coverage_checks, hindcast, history_of
+    from models.training import EVAL_LEADS
+
+    fields, _ = job.registered(sessions)
+    out = []
+    for cooperative, seasons in job.recorded_seasons(influx, harvests, fields).items():
+        if not cooperative or not seasons.records:
+            continue
+        casts = hindcast(
+            loaded.model,
+            seasons.records,
+            history_of(seasons.records),
+            {ALERT_LEAD: EVAL_LEADS[ALERT_LEAD]},
+        )
+        served = casts.predicted
+        if cooperative in recalibrations:
+            served = recalibrations[cooperative].apply(served, casts.lead_days)
+        checks = coverage_checks(casts, served, seasons.harvested)
+        out.append(_record_alert(sessions, cooperative, checks))
+    return out
+
+
+def _record_alert(sessions: Any, cooperative: str, checks: Any) -> str:
+    from api.alerts import record_forecast_coverage
+
+    with sessions() as session, session.begin():
+        state = record_forecast_coverage(session, cooperative, checks)
+    covered = ", ".join(f"{c.target} {c.covered} of {c.n}" for c in checks)
+    return f"{cooperative}: coverage alert {state} ({covered} recent harvests covered)"
+
+
+@dataclass(slots=True)
+class CalibrateResult:
+    """What ``isanfarm calibrate`` did: per cooperative its calibration, where it was stored
+    and the coverage alert's state; records it could not use."""
+
+    calibrations: list[Calibration] = field(default_factory=list)
+    stored: list[Path] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def calibrate(
+    settings: ModelSettings,
+    harvests: Path,
+    cooperative: str | None = None,
+    version: str | None = None,
+) -> CalibrateResult:
+    """Read the harvest CSV, the registry and those seasons' data in InfluxDB; fit and store
+    each cooperative's calibration for the served model (``models.calibration``), and record
+    its coverage alert."""
+    from isanfarm.influx import InfluxV1
+    from models import forecast as job
+    from registry.db import make_engine, session_factory
+
+    loaded = _served(settings, version)
+    registry = ModelStore(settings.model_dir)
+    records = job.load_harvests(harvests)
+    engine = make_engine(settings.database_url)
+    influx = InfluxV1(settings.influx)
+    result = CalibrateResult()
+    try:
+        sessions = session_factory(engine)
+        fields, _ = job.registered(sessions)
+        groups = job.recorded_seasons(influx, records, fields)
+        for name, seasons in sorted(groups.items()):
+            result.skipped += seasons.skipped
+            if not name or (cooperative is not None and name != cooperative):
+                continue
+            _calibrate_one(loaded, registry, sessions, name, seasons, result)
+    finally:
+        influx.close()
+        engine.dispose()
+    if cooperative is not None and not any(
+        c.cooperative == cooperative for c in result.calibrations
+    ):
+        raise ValueError(
+            f"--cooperative {cooperative}: none of its registered fields has a dated record in "
+            f"{harvests.name}: check the field ids and the planted column"
+        )
+    return result
+
+
+def _calibrate_one(
+    loaded: Loaded,
+    registry: ModelStore,
+    sessions: Any,
+    cooperative: str,
+    seasons: RecordedSeasons,
+    result: CalibrateResult,
+) -> None:
+    from models.calibration import calibrate as fit
+
+    calibration = fit(loaded.model, loaded.version, cooperative, seasons.records, seasons.harvested)
+    result.calibrations.append(calibration)
+    result.stored.append(registry.save_calibration(cooperative, calibration.to_json()))
+    result.alerts.append(_record_alert(sessions, cooperative, calibration.checks))
 
 
 def evaluate(

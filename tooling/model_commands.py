@@ -1,4 +1,5 @@
-"""``isanfarm train``, ``forecast`` and ``evaluate`` (docs/forecasts.md).
+"""``isanfarm train``, ``forecast``, ``calibrate`` and ``evaluate`` (docs/forecasts.md,
+docs/calibration.md).
 
 They live in tooling, not in ``models/``: training and evaluation run on simulated seasons, and the
 forecast job reads the registry and writes InfluxDB (``tooling.jobs`` wires them). Only argparse at
@@ -35,6 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
     _register_forecast(commands)
+    _register_calibrate(commands)
     evaluate = commands.add_parser(
         "evaluate", help="score a saved model on unseen simulated seasons: Markdown + PNG report"
     )
@@ -69,6 +71,41 @@ def _register_forecast(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "period (default 300); a run refused for its input (no model, a bad CSV) waits the period",
     )
     forecast.set_defaults(func=_forecast)
+
+
+def _register_calibrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit each cooperative's recalibration and crop parameters on its recorded harvests "
+        "(docs/calibration.md)",
+    )
+    calibrate.add_argument(
+        "--harvests", type=Path, required=True, help="CSV of past harvests, with planted dates"
+    )
+    calibrate.add_argument("--cooperative", metavar="ID", help="only this cooperative")
+    calibrate.add_argument("--model", metavar="VERSION", help="this model, not the served one")
+    calibrate.set_defaults(func=_calibrate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from isanfarm.influx import InfluxError
+    from models.errors import ModelError
+    from models.settings import ModelSettings
+    from tooling.jobs import calibrate
+
+    try:
+        result = calibrate(ModelSettings(), args.harvests, args.cooperative, args.model)
+    except (ModelError, ValueError, InfluxError) as exc:
+        print(f"isanfarm calibrate: {exc}", file=sys.stderr, flush=True)
+        return 2
+    for reason in result.skipped:
+        print(f"skipped {reason}", file=sys.stderr)
+    for calibration, path in zip(result.calibrations, result.stored, strict=True):
+        print("\n".join(calibration.describe()))
+        print(f"stored {path}")
+    for line in result.alerts:
+        print(line)
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -142,9 +179,14 @@ def _forecast_once(args: argparse.Namespace) -> int:
         return FORECAST_FAILED
     for reason in report.skipped:
         print(f"skipped {reason}", file=sys.stderr)
+    for note in report.notes:
+        print(f"not recalibrated: {note}", file=sys.stderr)
+    for line in report.coverage:
+        print(line)
     print(
         f"forecast {report.fields} fields ({report.points} points; {report.calibrated} "
-        f"calibrated from their last season) and {report.animals} animals in "
+        f"calibrated from their last season; {report.recalibrated} recalibrated for their "
+        f"cooperative) and {report.animals} animals in "
         f"{report.seconds:.1f} s; skipped {len(report.skipped)}; {report.harvests} harvest "
         "records written as actuals",
         flush=True,

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
@@ -37,6 +38,7 @@ from registry import models as tables
 from registry.db import make_engine, session_factory
 from simulators.seasons import simulate
 from tests.api_world import World, seed
+from tests.helpers import wait_for
 from tooling import jobs
 from tooling.services import LocalMosquitto
 
@@ -288,11 +290,20 @@ def test_forecast_every_keeps_running_through_a_failed_run_and_stops_on_sigterm(
     service = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    reports: list[str] = []
+    assert service.stderr is not None
+    reader = threading.Thread(target=lambda: reports.extend(service.stderr or ()), daemon=True)
+    reader.start()
     try:
-        time.sleep(3)  # several runs, each finding no model
+        # Two failed runs reported, however slow the machine is to import the models.
+        wait_for(
+            lambda: sum("isanfarm forecast:" in r for r in reports) >= 2,
+            "two failed runs reported",
+            timeout_s=60,
+        )
         assert service.poll() is None, "the service stopped by itself"
     finally:
         service.send_signal(signal.SIGTERM)
-        _, errors = service.communicate(timeout=30)
-    assert service.returncode == 0
-    assert errors.count("isanfarm forecast:") >= 2, errors
+        service.wait(timeout=30)
+        reader.join(timeout=5)
+    assert service.returncode == 0, "".join(reports)
