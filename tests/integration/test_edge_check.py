@@ -10,38 +10,16 @@ from pathlib import Path
 from tests.unit.test_edge_config import GOOD, write
 
 
+def _edge_check(config: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tooling.cli", "edge", "check", "--config", str(config)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
 def test_edge_check_validates_without_starting(tmp_path: Path) -> None:
-    good = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tooling.cli",
-            "edge",
-            "check",
-            "--config",
-            str(write(tmp_path, GOOD)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    good = _edge_check(write(tmp_path, GOOD))
     assert good.returncode == 0, good.stderr
     assert "ok: device 'f01-node'" in good.stdout
-    bad_driver_option = GOOD.replace("seed = 4", "seed = 4\ncolour = 'red'")
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tooling.cli",
-            "edge",
-            "check",
-            "--config",
-            str(write(tmp_path, bad_driver_option)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    bad = _edge_check(write(tmp_path, GOOD.replace("seed = 4", "seed = 4\ncolour = 'red'")))
     assert bad.returncode == 2
     assert "driver 'simulated'" in bad.stderr
     assert "colour" in bad.stderr
