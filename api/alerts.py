@@ -28,6 +28,7 @@ from agronomy.soilwater import dry_below_pct_for
 from agronomy.thi import THI_DANGER, thi
 from api.timeseries import device_statuses
 from isanfarm import storage
+from isanfarm.contract import Sensor
 from isanfarm.influx import InfluxV1, series_rows
 from registry import models
 
@@ -85,9 +86,9 @@ def _latest(influx: InfluxV1, farm_id: str, site: str, fields: list[str]) -> dic
 
 def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
     for field in session.scalars(select(models.Field)):
-        latest = _latest(influx, field.farm_id, field.id, ["soil_moisture_30cm"])
+        latest = _latest(influx, field.farm_id, field.id, [Sensor.SOIL_MOISTURE_30CM])
         limit = dry_below_pct_for(field.soil)
-        moisture = latest.get("soil_moisture_30cm")
+        moisture = latest.get(Sensor.SOIL_MOISTURE_30CM)
         if moisture is not None and moisture < limit:
             yield Finding(
                 field.cooperative_id,
@@ -100,9 +101,10 @@ def _dry_fields(session: Session, influx: InfluxV1) -> Iterator[Finding]:
 
 def _hot_barns(session: Session, influx: InfluxV1) -> Iterator[Finding]:
     for herd in session.scalars(select(models.Herd)):
-        latest = _latest(influx, herd.farm_id, herd.id, ["air_temperature", "relative_humidity"])
+        climate = [Sensor.AIR_TEMPERATURE, Sensor.RELATIVE_HUMIDITY]
+        latest = _latest(influx, herd.farm_id, herd.id, climate)
         if len(latest) == 2:
-            index = thi(latest["air_temperature"], latest["relative_humidity"])
+            index = thi(latest[Sensor.AIR_TEMPERATURE], latest[Sensor.RELATIVE_HUMIDITY])
             if index >= THI_DANGER:
                 yield Finding(
                     herd.cooperative_id,

@@ -8,7 +8,8 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from isanfarm.contract import ID_PATTERN
+from isanfarm.contract import ID_PATTERN, DeviceKind, Sensor
+from isanfarm.storage import rollup_field
 
 T = TypeVar("T")
 
@@ -143,13 +144,13 @@ class Device(BaseModel):
     id: Id
     farm_id: Id
     cooperative_id: Id
-    kind: str = Field(examples=["cassava_field"])
+    kind: str = Field(examples=[DeviceKind.CASSAVA_FIELD])
     site: Id = Field(description="the field or herd the device stands in")
     status: DeviceStatus
 
 
 class LatestReading(BaseModel):
-    sensor: str = Field(examples=["soil_moisture_30cm"])
+    sensor: str = Field(examples=[Sensor.SOIL_MOISTURE_30CM])
     value: float = Field(examples=[14.2])
     unit: str = Field(examples=["%VWC"], description="unit fixed by the sensor catalogue")
     time: datetime = Field(description="device time of the reading, UTC")
@@ -167,7 +168,13 @@ class TelemetryPoint(BaseModel):
     time: datetime = Field(examples=["2026-11-26T00:00:00Z"])
     values: dict[str, float | None] = Field(
         description="raw: sensor names; hour/day: <sensor>_mean/_min/_max, rain_sum, readings",
-        examples=[{"soil_moisture_30cm_mean": 14.2, "rain_sum": 3.4, "readings": 6}],
+        examples=[
+            {
+                rollup_field(Sensor.SOIL_MOISTURE_30CM, "mean"): 14.2,
+                rollup_field(Sensor.RAIN, "sum"): 3.4,
+                "readings": 6,
+            }
+        ],
     )
     animal_id: str | None = Field(None, examples=[None])
 

@@ -17,7 +17,7 @@ from typing import Any
 from agronomy.units import THAI_TIMEZONE
 from api.schemas import MAX_TELEMETRY_POINTS
 from isanfarm import storage
-from isanfarm.contract import SENSOR_CATALOGUE
+from isanfarm.contract import SENSOR_CATALOGUE, Sensor
 from isanfarm.influx import InfluxV1, ids_regex, series_rows
 
 RESOLUTIONS = {
@@ -56,7 +56,7 @@ def device_statuses(influx: InfluxV1, farm_of: Mapping[str, str]) -> dict[str, S
         'GROUP BY "device", "farm" ORDER BY time DESC LIMIT 1'
     )
     battery_q = (
-        f'SELECT last("battery_voltage") AS "battery" FROM "{storage.TELEMETRY}" '
+        f'SELECT last("{Sensor.BATTERY_VOLTAGE}") AS "battery" FROM "{storage.TELEMETRY}" '
         f'WHERE "device" =~ {devices} AND "farm" =~ {farms} GROUP BY "device", "farm"'
     )
     status_result, battery_result = influx.query(f"{status_q}; {battery_q}")

@@ -21,6 +21,7 @@ from agronomy.thi import THI_DANGER
 from dashboards.common import BARN_READINGS, SOIL, thi_expression
 from dashboards.influxql import DATASOURCE_UID, Target
 from isanfarm import storage
+from isanfarm.contract import Sensor
 
 FOLDER = "isanfarm"
 GROUP = "isanfarm"
@@ -63,7 +64,7 @@ def specs() -> list[RuleSpec]:
             uid="isanfarm-soil-dry",
             title=f"ดินแห้ง / Soil dry for {SOIL_DRY_HOURS} h",
             query=(
-                f'SELECT mean("soil_moisture_30cm") FROM {telemetry} WHERE $timeFilter '
+                f'SELECT mean("{Sensor.SOIL_MOISTURE_30CM}") FROM {telemetry} WHERE $timeFilter '
                 'GROUP BY time(1h), "farm", "site" fill(none)'
             ),
             range_s=SOIL_DRY_HOURS * 3600,

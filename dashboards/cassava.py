@@ -15,6 +15,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from agronomy.units import RAI_PER_HA
 from dashboards.common import (
+    BEST_HARVEST,
     BY_INTERVAL,
     DAILY,
     FARM,
@@ -35,12 +36,17 @@ from dashboards.common import (
 )
 from dashboards.influxql import Target
 from isanfarm import storage
+from isanfarm.contract import Sensor
+from isanfarm.storage import rollup_field
+from models.daily import MJ_PER_W_M2_DAY
 
 UID = "isanfarm-cassava-field"
 TELEMETRY = f'"{storage.TELEMETRY}"'
 FORECAST = f'"{storage.CASSAVA_FORECAST}"'
 HARVEST = f'"{storage.CASSAVA_HARVEST}"'
 FIELD_FILTER = f'{FARM} AND "field" =~ /^$site$/'
+RAIN_SUM = rollup_field(Sensor.RAIN, "sum")
+RADIATION_MEAN = rollup_field(Sensor.SOLAR_RADIATION, "mean")
 
 
 def soil_bands() -> dashboard_builders.ThresholdsConfig:
@@ -50,20 +56,18 @@ def soil_bands() -> dashboard_builders.ThresholdsConfig:
 
 
 def _best_harvest(columns: str) -> str:
-    """The chosen run's candidate harvest date with the highest expected revenue, with its
-    other fields (``max`` is a selector: the row comes with it; its time is the date)."""
-    return (
-        f'SELECT max("revenue_thb") AS "revenue_thb", {columns} FROM ({_forecast_rows()}) '
-        "WHERE $timeFilter"
-    )
+    """The chosen run's recommended candidate (the forecast job's mark): its time is the
+    harvest date."""
+    return f"SELECT {columns} FROM ({_forecast_rows(BEST_HARVEST)})"
 
 
 def _from_rows(columns: str) -> str:
     return f"SELECT {columns} FROM ({_forecast_rows()})"
 
 
-def _forecast_rows() -> str:
-    """The chosen run's forecast for the field, one row per candidate harvest date, in t/rai."""
+def _forecast_rows(only: str = "") -> str:
+    """The chosen run's forecast for the field, one row per candidate harvest date, in t/rai;
+    with ``only``, the candidates that meet that condition too."""
     per_rai = ", ".join(
         f'"yield_t_ha{suffix}" / {RAI_PER_HA} AS "yield_t_rai{suffix}"'
         for suffix in ("", "_p10", "_p90")
@@ -71,12 +75,12 @@ def _forecast_rows() -> str:
     starch = '"starch_pct", "starch_pct_p10", "starch_pct_p90"'
     return (
         f'SELECT "revenue_thb", "tonnes", "horizon_days", {per_rai}, {starch} FROM {FORECAST} '
-        f"WHERE {FIELD_FILTER} AND {ISSUED} AND $timeFilter"
+        f"WHERE {FIELD_FILTER} AND {ISSUED} AND $timeFilter{f' AND {only}' if only else ''}"
     )
 
 
 def _only(field: str) -> common_builders.ReduceDataOptions:
-    """A stat shows this field only (the query also returns the revenue that chose the row)."""
+    """A stat shows this field only (a query also returns the row's time)."""
     return (
         common_builders.ReduceDataOptions()
         .calcs(["lastNotNull"])
@@ -103,13 +107,12 @@ def dashboard() -> Dashboard:
     for variable in standard_variables("แปลง / Field"):
         builder = builder.with_variable(variable)
     builder = builder.with_variable(issued_variable(FIELD_FILTER))
-    soil = "soil_moisture"
     builder = (
         builder.with_panel(
             stat_panel(
                 "ความชื้นดินตอนนี้ 30 ซม. / Soil moisture now, 30 cm",
                 Target(
-                    f'SELECT last("{soil}_30cm") FROM {TELEMETRY} '
+                    f'SELECT last("{Sensor.SOIL_MOISTURE_30CM}") FROM {TELEMETRY} '
                     f"WHERE {FARM} AND {SITE} AND $timeFilter"
                 ),
                 "percent",
@@ -121,7 +124,7 @@ def dashboard() -> Dashboard:
             stat_panel(
                 "ฝนรวมในช่วงนี้ / Rain in the period",
                 Target(
-                    f'SELECT sum("rain_sum") FROM {DAILY} WHERE {FARM} AND {SITE} AND $timeFilter'
+                    f'SELECT sum("{RAIN_SUM}") FROM {DAILY} WHERE {FARM} AND {SITE} AND $timeFilter'
                 ),
                 "lengthmm",
                 thresholds("text"),
@@ -145,7 +148,8 @@ def dashboard() -> Dashboard:
                 "dateTimeAsLocalNoDateIfToday",
                 thresholds("text"),
                 span=5,
-                description="Highest expected revenue under the factory price rule.",
+                description="The forecast job's recommendation: the candidate of highest "
+                "expected revenue under the factory price rule.",
             ).reduce_options(_only("Time"))
         )
         .with_panel(
@@ -164,9 +168,10 @@ def dashboard() -> Dashboard:
                     "ความชื้นดิน 3 ระดับ / Soil moisture at 10, 30, 60 cm (%VWC)",
                     [
                         Target(
-                            f'SELECT mean("{soil}_10cm") AS "10 cm", '
-                            f'mean("{soil}_30cm") AS "30 cm", '
-                            f'mean("{soil}_60cm") AS "60 cm" FROM {TELEMETRY} {HERE} {BY_INTERVAL}'
+                            f'SELECT mean("{Sensor.SOIL_MOISTURE_10CM}") AS "10 cm", '
+                            f'mean("{Sensor.SOIL_MOISTURE_30CM}") AS "30 cm", '
+                            f'mean("{Sensor.SOIL_MOISTURE_60CM}") AS "60 cm" '
+                            f"FROM {TELEMETRY} {HERE} {BY_INTERVAL}"
                         )
                     ],
                     "percent",
@@ -186,7 +191,7 @@ def dashboard() -> Dashboard:
                 "ฝนรายวัน / Rain per day (mm)",
                 [
                     Target(
-                        f'SELECT sum("rain_sum") AS "rain" FROM {DAILY} '
+                        f'SELECT sum("{RAIN_SUM}") AS "rain" FROM {DAILY} '
                         f"WHERE {FARM} AND {SITE} AND $timeFilter GROUP BY time({THAI_DAY}) fill(0)"
                     )
                 ],
@@ -199,8 +204,9 @@ def dashboard() -> Dashboard:
                 "อุณหภูมิอากาศและดิน / Air and soil temperature (°C)",
                 [
                     Target(
-                        'SELECT mean("air_temperature") AS "air", '
-                        f'mean("soil_temperature") AS "soil" FROM {TELEMETRY} {HERE} {BY_INTERVAL}'
+                        f'SELECT mean("{Sensor.AIR_TEMPERATURE}") AS "air", '
+                        f'mean("{Sensor.SOIL_TEMPERATURE}") AS "soil" '
+                        f"FROM {TELEMETRY} {HERE} {BY_INTERVAL}"
                     )
                 ],
                 "celsius",
@@ -211,7 +217,7 @@ def dashboard() -> Dashboard:
                 "รังสีดวงอาทิตย์ / Solar radiation per day (MJ/m²)",
                 [
                     Target(
-                        'SELECT mean("solar_radiation_mean") * 0.0864 AS "radiation" '
+                        f'SELECT mean("{RADIATION_MEAN}") * {MJ_PER_W_M2_DAY} AS "radiation" '
                         f"FROM {DAILY} WHERE {FARM} AND {SITE} AND $timeFilter "
                         f"GROUP BY time({THAI_DAY}) fill(none)"
                     )
@@ -226,7 +232,7 @@ def dashboard() -> Dashboard:
                 "ความชื้นอากาศ / Relative humidity (%)",
                 [
                     Target(
-                        'SELECT mean("relative_humidity") AS "RH" FROM '
+                        f'SELECT mean("{Sensor.RELATIVE_HUMIDITY}") AS "RH" FROM '
                         f"{TELEMETRY} WHERE {FARM} AND {SITE} AND $timeFilter "
                         "GROUP BY time($__interval) fill(none)"
                     )

@@ -32,10 +32,15 @@ from dashboards.common import (
 )
 from dashboards.influxql import Target
 from isanfarm import storage
+from isanfarm.contract import Sensor
+from isanfarm.storage import rollup_field
 
 UID = "isanfarm-cattle-barn"
 TELEMETRY = f'"{storage.TELEMETRY}"'
 FORECAST = f'"{storage.CATTLE_FORECAST}"'
+#: The water meter's daily rollup: a day's use is its max - min.
+WATER_MAX = rollup_field(Sensor.WATER_METER, "max")
+WATER_MIN = rollup_field(Sensor.WATER_METER, "min")
 
 
 def thi_bands() -> dashboard_builders.ThresholdsConfig:
@@ -86,7 +91,7 @@ def dashboard() -> Dashboard:
             stat_panel(
                 "อุณหภูมิตอนนี้ / Temperature now",
                 Target(
-                    f'SELECT last("air_temperature") FROM {TELEMETRY} '
+                    f'SELECT last("{Sensor.AIR_TEMPERATURE}") FROM {TELEMETRY} '
                     f"WHERE {FARM} AND {SITE} AND $timeFilter"
                 ),
                 "celsius",
@@ -98,7 +103,7 @@ def dashboard() -> Dashboard:
                 "น้ำวันนี้ / Water today (L)",
                 Target(
                     'SELECT last("use") FROM '
-                    '(SELECT "water_meter_max" - "water_meter_min" AS "use" '
+                    f'(SELECT "{WATER_MAX}" - "{WATER_MIN}" AS "use" '
                     f"FROM {DAILY} WHERE {FARM} AND {SITE} AND $timeFilter)"
                 ),
                 "litre",
@@ -138,7 +143,7 @@ def dashboard() -> Dashboard:
                 "อุณหภูมิ / Air temperature (°C)",
                 [
                     Target(
-                        f'SELECT mean("air_temperature") AS "air" FROM {TELEMETRY} '
+                        f'SELECT mean("{Sensor.AIR_TEMPERATURE}") AS "air" FROM {TELEMETRY} '
                         f"{HERE} {BY_INTERVAL}"
                     )
                 ],
@@ -150,7 +155,7 @@ def dashboard() -> Dashboard:
                 "ความชื้นสัมพัทธ์ / Relative humidity (%)",
                 [
                     Target(
-                        f'SELECT mean("relative_humidity") AS "RH" FROM {TELEMETRY} '
+                        f'SELECT mean("{Sensor.RELATIVE_HUMIDITY}") AS "RH" FROM {TELEMETRY} '
                         f"{HERE} {BY_INTERVAL}"
                     )
                 ],
@@ -162,8 +167,8 @@ def dashboard() -> Dashboard:
                 "การใช้น้ำรายวัน / Water use per day (L)",
                 [
                     Target(
-                        f'SELECT sum("use") AS "water" FROM (SELECT "water_meter_max" - '
-                        f'"water_meter_min" AS "use" FROM {DAILY} WHERE {FARM} AND {SITE} '
+                        f'SELECT sum("use") AS "water" FROM (SELECT "{WATER_MAX}" - '
+                        f'"{WATER_MIN}" AS "use" FROM {DAILY} WHERE {FARM} AND {SITE} '
                         f"AND $timeFilter) WHERE $timeFilter GROUP BY time({THAI_DAY}) fill(none)"
                     )
                 ],
@@ -176,7 +181,8 @@ def dashboard() -> Dashboard:
                 "น้ำหนักวัว / Animal weights, daily median of scale passes (kg)",
                 [
                     Target(
-                        f'SELECT median("animal_weight") FROM {TELEMETRY} WHERE {FARM} AND {SITE} '
+                        f'SELECT median("{Sensor.ANIMAL_WEIGHT}") FROM {TELEMETRY} '
+                        f"WHERE {FARM} AND {SITE} "
                         'AND "animal" =~ /^$animal$/ AND $timeFilter '
                         f'GROUP BY time({THAI_DAY}), "animal" fill(none)',
                         alias="$tag_animal",

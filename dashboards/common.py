@@ -45,6 +45,7 @@ from dashboards.cooperatives import (
 )
 from dashboards.influxql import Target, datasource
 from isanfarm import storage
+from isanfarm.contract import Sensor
 
 #: One Thai day (UTC+7) in InfluxQL, as the daily rollups are windowed: ``GROUP BY time(1d, -7h)``.
 THAI_DAY = f"1d, -{THAI_UTC_OFFSET_HOURS}h"
@@ -82,7 +83,8 @@ SOIL = SoilBands()
 
 
 def thi_expression(
-    temperature: str = '"air_temperature"', humidity: str = '"relative_humidity"'
+    temperature: str = f'"{Sensor.AIR_TEMPERATURE}"',
+    humidity: str = f'"{Sensor.RELATIVE_HUMIDITY}"',
 ) -> str:
     """THI per reading in InfluxQL, written out from ``agronomy.thi`` (InfluxQL has no
     functions of our own, so the formula is spelled with the one definition's coefficients)."""
@@ -92,7 +94,7 @@ def thi_expression(
 #: Barn climate readings are the ones that carry the water meter: a field-level filter that
 #: keeps cassava-field weather out of heat-stress views and alerts until the registry says
 #: which site is a barn. A barn without a water meter is missed by it.
-BARN_READINGS = '"water_meter" >= 0'
+BARN_READINGS = f'"{Sensor.WATER_METER}" >= 0'
 
 
 def thi_query(group_by: str) -> str:
@@ -106,8 +108,8 @@ def thi_query(group_by: str) -> str:
     )
 
 
-#: Override properties that keep a field out of a panel's drawing and legend (a selector's
-#: helper column, like the revenue that picks the best harvest date).
+#: Override properties that keep a field out of a panel's drawing and legend (a helper column
+#: a query returns beside the one shown).
 HIDDEN = [
     DynamicConfigValue(
         id_val="custom.hideFrom", value={"legend": True, "tooltip": False, "viz": True}
@@ -199,6 +201,9 @@ def issued_variable(where: str) -> dashboard_builders.QueryVariable:
 
 #: Forecasts of the chosen run only.
 ISSUED = "\"issued\" = '$issued'"
+#: The candidate the forecast job recommends in each field's run (``storage.BEST_HARVEST``,
+#: chosen by ``models.store.best_candidate``): dashboards read the mark, they do not choose.
+BEST_HARVEST = f'"{storage.BEST_HARVEST}" = true'
 
 
 # --- panels ---------------------------------------------------------------------------------

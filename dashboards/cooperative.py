@@ -1,8 +1,8 @@
 """The cooperative dashboard: expected deliveries, harvest dates per field, current alerts.
 
-Per field, the forecast row with the highest expected revenue is the recommended harvest date
-(``max`` is a selector: the row's other fields come with it). Weekly deliveries are that row's
-tonnes (yield x area) grouped by harvest week, done by Grafana transformations
+Per field, the recommended harvest date is the forecast row the forecast job marked
+(``storage.BEST_HARVEST``: the candidate of highest expected revenue). Weekly deliveries are
+that row's tonnes (yield x area) grouped by harvest week, done by Grafana transformations
 (``formatTime`` to an ISO week, then ``groupBy``): InfluxQL cannot group by a field's value.
 The starch per week is a plain mean over fields, not weighted by tonnes.
 """
@@ -20,6 +20,7 @@ from agronomy.thi import THI_ALERT, THI_DANGER, THI_EMERGENCY
 from agronomy.units import RAI_PER_HA
 from dashboards.common import (
     BARN_READINGS,
+    BEST_HARVEST,
     FARM,
     ISSUED,
     SOIL,
@@ -34,22 +35,21 @@ from dashboards.common import (
 )
 from dashboards.influxql import Target, datasource
 from isanfarm import storage
+from isanfarm.contract import Sensor
 
 UID = "isanfarm-cooperative"
 TELEMETRY = f'"{storage.TELEMETRY}"'
 #: The "now" tables look this far back for each site's newest reading.
 NOW_WINDOW = "1d"
 
-#: Per field, the chosen run's candidate harvest date with the highest expected revenue (a
-#: selector: the row's fields come with it and its time is the harvest date).
+#: Per field, the chosen run's recommended candidate (the forecast job's mark): its time is
+#: the harvest date.
 _BEST_HARVEST = (
-    'SELECT max("revenue_thb") AS "revenue_thb", "tonnes", "area_ha", "yield_t_rai", '
-    '"starch_pct", "starch_pct_p10", "starch_pct_p90" FROM ('
-    '\nSELECT "revenue_thb", "tonnes", "area_ha", '
+    'SELECT "revenue_thb", "tonnes", "area_ha", '
     f'"yield_t_ha" / {RAI_PER_HA} AS "yield_t_rai", "starch_pct", "starch_pct_p10", '
     f'"starch_pct_p90" FROM "{storage.CASSAVA_FORECAST}" WHERE {FARM} AND {ISSUED} '
-    'AND $timeFilter) WHERE $timeFilter GROUP BY "farm", "field"'
-).replace("\n", "")
+    f'AND {BEST_HARVEST} AND $timeFilter GROUP BY "farm", "field"'
+)
 
 
 def deliveries_panel() -> barchart.Panel:
@@ -68,7 +68,7 @@ def deliveries_panel() -> barchart.Panel:
         barchart.Panel()
         .title("ผลผลิตที่จะส่งรายสัปดาห์ / Expected deliveries per week (t, starch %)")
         .description(
-            "Per field, the harvest date of highest expected revenue in the chosen forecast run; "
+            "Per field, the recommended harvest date (highest expected revenue) of the chosen run; "
             "its tonnes summed per ISO week, starch the unweighted mean over fields. The weekly "
             "grouping is done by Grafana transformations (formatTime, groupBy)."
         )
@@ -141,7 +141,7 @@ def dashboard() -> Dashboard:
             table_panel(
                 "ความชื้นดินตอนนี้ / Soil moisture now, 30 cm (%VWC)",
                 Target(
-                    f'SELECT last("soil_moisture_30cm") AS "soil_30cm" FROM {TELEMETRY} '
+                    f'SELECT last("{Sensor.SOIL_MOISTURE_30CM}") AS "soil_30cm" FROM {TELEMETRY} '
                     f'WHERE {FARM} AND $timeFilter GROUP BY "farm", "site"',
                     result_format="table",
                 ),

@@ -29,6 +29,7 @@ from dashboards.common import (
 )
 from dashboards.influxql import Target, datasource
 from isanfarm import storage
+from isanfarm.contract import Sensor
 
 UID = "isanfarm-fleet"
 STATUS = f'"{storage.DEVICE_STATUS}"'
@@ -108,7 +109,7 @@ def dashboard() -> Dashboard:
                 "แบตเตอรี่ / Battery voltage (V)",
                 [
                     Target(
-                        f'SELECT mean("battery_voltage") FROM {TELEMETRY} WHERE {WHERE} '
+                        f'SELECT mean("{Sensor.BATTERY_VOLTAGE}") FROM {TELEMETRY} WHERE {WHERE} '
                         'GROUP BY time($__interval), "device" fill(none)',
                         alias="$tag_device",
                     )

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from agronomy.units import DAY_MS, HOUR_MS, THAI_UTC_OFFSET_MS
 from ingest.points import TELEMETRY_MEASUREMENT
-from isanfarm.contract import SENSOR_CATALOGUE
+from isanfarm.contract import SENSOR_CATALOGUE, Sensor
 from isanfarm.influx import InfluxV1
+from isanfarm.storage import rollup_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +54,16 @@ assert _HOUR_ALIGNED, "RollupPlanner.mark finds windows by the hour"
 
 #: Per sensor: mean, min and max. Rain (mm per interval) is also summed; the cumulative water
 #: meter's daily use is max - min of the window.
-SUMMED = ("rain",)
+SUMMED = (Sensor.RAIN,)
 
 
 def aggregate_columns() -> str:
     columns = []
     for name in SENSOR_CATALOGUE:
         for function in ("mean", "min", "max"):
-            columns.append(f'{function}("{name}") AS "{name}_{function}"')
+            columns.append(f'{function}("{name}") AS "{rollup_field(name, function)}"')
         if name in SUMMED:
-            columns.append(f'sum("{name}") AS "{name}_sum"')
+            columns.append(f'sum("{name}") AS "{rollup_field(name, "sum")}"')
     columns.append('count("seq") AS "readings"')
     return ", ".join(columns)
 

@@ -59,6 +59,32 @@ class SensorSpec:
     needs_animal_id: bool = False
 
 
+class Sensor:
+    """The catalogue's sensor names, for code that names one sensor (``Sensor.RAIN``) rather
+    than iterating ``SENSOR_CATALOGUE``: a typo is then an AttributeError at import, not a
+    silently empty query. These are the names on the wire, in readings and in InfluxDB fields."""
+
+    SOIL_MOISTURE_10CM = "soil_moisture_10cm"
+    SOIL_MOISTURE_30CM = "soil_moisture_30cm"
+    SOIL_MOISTURE_60CM = "soil_moisture_60cm"
+    SOIL_TEMPERATURE = "soil_temperature"
+    AIR_TEMPERATURE = "air_temperature"
+    RELATIVE_HUMIDITY = "relative_humidity"
+    RAIN = "rain"
+    SOLAR_RADIATION = "solar_radiation"
+    BATTERY_VOLTAGE = "battery_voltage"
+    WATER_METER = "water_meter"
+    ANIMAL_WEIGHT = "animal_weight"
+
+
+#: The soil-moisture probes' three depths, top down.
+SOIL_MOISTURE_SENSORS = (
+    Sensor.SOIL_MOISTURE_10CM,
+    Sensor.SOIL_MOISTURE_30CM,
+    Sensor.SOIL_MOISTURE_60CM,
+)
+
+
 _FIELD = (DeviceKind.CASSAVA_FIELD,)
 _BARN = (DeviceKind.CATTLE_BARN,)
 _BOTH = (DeviceKind.CASSAVA_FIELD, DeviceKind.CATTLE_BARN)
@@ -69,23 +95,29 @@ SENSOR_CATALOGUE: Mapping[str, SensorSpec] = {
     spec.name: spec
     for spec in (
         SensorSpec(
-            "soil_moisture_10cm", "%VWC", 0.0, 100.0, "volumetric soil water, 10 cm", _FIELD
+            Sensor.SOIL_MOISTURE_10CM, "%VWC", 0.0, 100.0, "volumetric soil water, 10 cm", _FIELD
         ),
         SensorSpec(
-            "soil_moisture_30cm", "%VWC", 0.0, 100.0, "volumetric soil water, 30 cm", _FIELD
+            Sensor.SOIL_MOISTURE_30CM, "%VWC", 0.0, 100.0, "volumetric soil water, 30 cm", _FIELD
         ),
         SensorSpec(
-            "soil_moisture_60cm", "%VWC", 0.0, 100.0, "volumetric soil water, 60 cm", _FIELD
+            Sensor.SOIL_MOISTURE_60CM, "%VWC", 0.0, 100.0, "volumetric soil water, 60 cm", _FIELD
         ),
-        SensorSpec("soil_temperature", "degC", -10.0, 70.0, "soil temperature at 10 cm", _FIELD),
-        SensorSpec("air_temperature", "degC", -10.0, 60.0, "air temperature", _BOTH),
-        SensorSpec("relative_humidity", "%", 0.0, 100.0, "relative humidity of the air", _BOTH),
-        SensorSpec("rain", "mm", 0.0, 300.0, "rain since the previous reading", _FIELD),
-        SensorSpec("solar_radiation", "W/m2", 0.0, 1500.0, "global horizontal irradiance", _FIELD),
-        SensorSpec("battery_voltage", "V", 0.0, 16.0, "supply battery voltage", _BOTH),
-        SensorSpec("water_meter", "L", 0.0, 1e9, "cumulative water meter total", _BARN),
         SensorSpec(
-            "animal_weight",
+            Sensor.SOIL_TEMPERATURE, "degC", -10.0, 70.0, "soil temperature at 10 cm", _FIELD
+        ),
+        SensorSpec(Sensor.AIR_TEMPERATURE, "degC", -10.0, 60.0, "air temperature", _BOTH),
+        SensorSpec(
+            Sensor.RELATIVE_HUMIDITY, "%", 0.0, 100.0, "relative humidity of the air", _BOTH
+        ),
+        SensorSpec(Sensor.RAIN, "mm", 0.0, 300.0, "rain since the previous reading", _FIELD),
+        SensorSpec(
+            Sensor.SOLAR_RADIATION, "W/m2", 0.0, 1500.0, "global horizontal irradiance", _FIELD
+        ),
+        SensorSpec(Sensor.BATTERY_VOLTAGE, "V", 0.0, 16.0, "supply battery voltage", _BOTH),
+        SensorSpec(Sensor.WATER_METER, "L", 0.0, 1e9, "cumulative water meter total", _BARN),
+        SensorSpec(
+            Sensor.ANIMAL_WEIGHT,
             "kg",
             10.0,
             1500.0,

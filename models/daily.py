@@ -17,17 +17,10 @@ import numpy.typing as npt
 from agronomy.crop import variety as find_variety
 from agronomy.field import FieldDay
 from agronomy.soil import SOILS
+from isanfarm.contract import SOIL_MOISTURE_SENSORS
 
 #: Daily variables, in column order. Units: mm, degC, %, MJ/m2/day, %VWC.
-DAILY_VARIABLES = (
-    "rain_mm",
-    "tmean_c",
-    "rh_pct",
-    "radiation_mj",
-    "soil_moisture_10cm",
-    "soil_moisture_30cm",
-    "soil_moisture_60cm",
-)
+DAILY_VARIABLES = ("rain_mm", "tmean_c", "rh_pct", "radiation_mj", *SOIL_MOISTURE_SENSORS)
 RAIN, TMEAN, RH, RADIATION, SM10, SM30, SM60 = range(len(DAILY_VARIABLES))
 SOIL_COLUMNS = (SM10, SM30, SM60)
 #: A daily mean of global irradiance in W/m2 times this is the day's MJ/m2.

@@ -4,6 +4,11 @@ forecast, and written back as ``cassava_forecast`` and ``cattle_forecast`` point
 
 A field whose data cannot make the features (a dead probe, a new field with no device yet) is
 skipped and reported with the reason; the others are still forecast.
+
+With a weather-forecast feed (``ISANFARM_WEATHER_FEED_URL``), each farm's forecast is fetched
+once per run at its fields' mean registered location and carried by all its fields' cases
+(``farm_forecasts``). The feed only sharpens the last weeks before harvest: a farm without
+coordinates, or whose forecast cannot be had, is forecast without one, never left out.
 """
 
 from __future__ import annotations
@@ -18,22 +23,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
 from agronomy.units import RAI_PER_HA
-from isanfarm import lineprotocol, storage
+from isanfarm import storage
 from isanfarm.contract import ID_PATTERN
 from isanfarm.influx import InfluxError, InfluxV1
 from models import cattle, store
 from models.daily import FieldSeason, normalise_soil, normalise_variety
 from models.errors import FeatureError
-from models.features import NUMERIC_FEATURES, Case
+from models.features import Case
 from models.price import HarvestCalendar, PriceRule
 from models.recalibration import Recalibration
 from models.seasons import HarvestedSeason
+from models.weatherfeed import WeatherFeedError, WeatherForecast
 
 log = logging.getLogger(__name__)
 #: Scale passes and barn climate read back this far for the cattle forecast.
@@ -69,6 +75,10 @@ STARCH_PCT_RANGE = (10.0, 40.0)
 WRITE_BATCH_LINES = 5000
 #: A line's series key: everything before its first unescaped space (measurement and tags).
 _SERIES_KEY = re.compile(r"(?:[^ \\]|\\.)*")
+#: After this many farms in a row whose forecast failed in a way asking again may mend (a
+#: timeout, an outage, a rate limit), the rest of the run's farms are not asked: a feed that is
+#: down would otherwise cost a timeout per farm.
+FEED_GIVE_UP_AFTER = 3
 
 
 class ForecastWriteError(InfluxError):
@@ -86,6 +96,9 @@ class FieldInfo:
     area_rai: float
     #: The cooperative whose calibration (``isanfarm calibrate``) its forecasts get.
     cooperative_id: str = ""
+    #: Registered location (degrees); the farm's weather forecast is asked at its fields' mean.
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,18 @@ class ForecastReport:
     notes: list[str] = field(default_factory=list)
     #: With harvest records: per cooperative, the coverage check and its alert's state.
     coverage: list[str] = field(default_factory=list)
+    #: With a weather feed: fields forecast with their farm's weather forecast; farms forecast
+    #: without one because none of their fields has registered coordinates; farms whose
+    #: forecast could not be had ("farm: why").
+    weather_fields: int = 0
+    no_coordinates: list[str] = field(default_factory=list)
+    feed_failures: list[str] = field(default_factory=list)
+
+
+class FarmFeed(Protocol):
+    """A weather-forecast source (``models.weatherfeed.OpenMeteoFeed``)."""
+
+    def forecast(self, farm_id: str, latitude: float, longitude: float) -> WeatherForecast: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +170,17 @@ def cassava_lines(
     report: ForecastReport | None = None,
     previous: dict[str, np.ndarray] | None = None,
     recalibrations: Mapping[str, Recalibration] | None = None,
+    weather_forecasts: Mapping[str, WeatherForecast] | None = None,
 ) -> list[str]:
     """Forecast points for every field and candidate harvest date. ``previous``: field id ->
     daily values of its previous season (planting to harvest, as ``history`` dates it);
     ``recalibrations``: cooperative id -> its recalibration for this model (fields of other
-    cooperatives are served uncorrected)."""
+    cooperatives are served uncorrected); ``weather_forecasts``: farm id -> its weather
+    forecast, carried by its fields' cases."""
     report = report or ForecastReport()
     history = history or {}
     previous = previous or {}
+    weather_forecasts = weather_forecasts or {}
     features, model = pipeline.named_steps["features"], pipeline[-1]
     cases, meta = [], []
     for info in fields:
@@ -169,6 +197,7 @@ def cassava_lines(
         before = history.get(info.field_id, History(math.nan, math.nan))
         last = _previous_season(season, before, previous.get(info.field_id))
         dates = calendar.candidates(info.planted, issued)
+        weather = weather_forecasts.get(info.farm_id)
         cases += [
             Case(
                 season,
@@ -178,6 +207,7 @@ def cassava_lines(
                 before.starch_pct,
                 last,
                 before.season_days if last is not None else None,
+                weather,
             )
             for d in dates
         ]
@@ -195,8 +225,10 @@ def cassava_lines(
         predicted = _recalibrated(
             predicted, [cases[i] for i in kept], fields, recalibrations, report
         )
-    calibrated = np.isfinite(matrix[:, NUMERIC_FEATURES.index("management_est")])
+    # management_est is now always set (data assimilation): count the cases given a season.
+    calibrated = np.array([cases[i].prev_season is not None for i in kept], dtype=bool)
     report.calibrated += len({cases[kept[i]].season.field_id for i in np.flatnonzero(calibrated)})
+    report.weather_fields += sum(1 for info, _, _ in meta if info.farm_id in weather_forecasts)
     lines = _cassava_points(meta, predicted, issued, model_version, price)
     report.fields += len(meta)
     report.points += len(lines)
@@ -262,29 +294,21 @@ def _cassava_points(
     values = np.round(predicted, 3)
     tonnes = np.round(values[:, 0] * area, 3)
     revenue = np.round(price.revenue_thb(tonnes, values[:, 3]), 0)
-    rows = iter(zip(values.tolist(), tonnes.tolist(), revenue.tolist(), strict=True))
-    lines = []
-    midnight: dict[date, int] = {}
-    issued_text = f"i,issued_at_ms={issued_at_ms}i,revenue_thb="
-    for info, season, dates in meta:
-        tags = {
-            "farm": info.farm_id,
-            "field": info.field_id,
-            "variety": season.variety,
-            "model_version": model_version,
-            "issued": issued.isoformat(),
-        }
-        key = lineprotocol.series_key(storage.CASSAVA_FORECAST, tags.items())
-        head = f"{key} area_ha={round(season.area_ha, 4)!r},horizon_days="
-        for day in dates:
-            (y, y10, y90, st, s10, s90), t, r = next(rows)
-            lines.append(
-                f"{head}{(day - issued).days}{issued_text}{r!r},starch_pct={st!r},"
-                f"starch_pct_p10={s10!r},starch_pct_p90={s90!r},tonnes={t!r},"
-                f"yield_t_ha={y!r},yield_t_ha_p10={y10!r},yield_t_ha_p90={y90!r} "
-                f"{midnight.get(day) or midnight.setdefault(day, store.local_midnight_ms(day))}"
-            )
-    return lines
+    series = [
+        (
+            {
+                "farm": info.farm_id,
+                "field": info.field_id,
+                "variety": season.variety,
+                "model_version": model_version,
+                "issued": issued.isoformat(),
+            },
+            season.area_ha,
+            dates,
+        )
+        for info, season, dates in meta
+    ]
+    return store.cassava_forecast_lines(series, issued, issued_at_ms, values, tonnes, revenue)
 
 
 def cattle_lines(
@@ -513,11 +537,13 @@ def run(
     harvests: dict[str, list[History]] | None = None,
     today: date | None = None,
     recalibrations: Mapping[str, Recalibration] | None = None,
+    feed: FarmFeed | None = None,
 ) -> ForecastReport:
     """Read the registry and InfluxDB, forecast, write. ``sessions``: a SQLAlchemy sessionmaker
     of the registry; ``harvests``: the cooperative's harvest records (``load_harvests``),
     written as the actuals and used as each field's previous season; ``recalibrations``:
-    cooperative id -> its stored recalibration for this model (``isanfarm calibrate``)."""
+    cooperative id -> its stored recalibration for this model (``isanfarm calibrate``);
+    ``feed``: where each farm's weather forecast is fetched (``farm_forecasts``)."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     issued = today or store.local_day(int(now.timestamp() * 1000))
@@ -537,6 +563,7 @@ def run(
         daily = store.daily_values(influx, owners, first, issued)
         trimmed = {f.field_id: daily[f.field_id][(f.planted - first).days :] for f in fields}
         previous = _previous_daily(influx, history, owners)
+        weather = farm_forecasts(feed, fields, issued, report) if feed is not None else {}
         lines += cassava_lines(
             pipeline,
             model_version,
@@ -549,6 +576,7 @@ def run(
             report,
             previous,
             recalibrations,
+            weather,
         )
     if herds:
         herd_owners = {h.herd_id: h.farm_id for h in herds}
@@ -560,6 +588,67 @@ def run(
     write_whole(influx, lines)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def farm_locations(fields: Sequence[FieldInfo]) -> dict[str, tuple[float, float] | None]:
+    """Farm id -> the mean (latitude, longitude) of its fields that have both registered; None
+    for a farm none of whose fields has (a farm's fields lie a few km apart at most, well
+    inside one cell of a weather model)."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for info in fields:
+        known = points.setdefault(info.farm_id, [])
+        if info.latitude is not None and info.longitude is not None:
+            known.append((info.latitude, info.longitude))
+    return {
+        farm: (float(np.mean([p[0] for p in known])), float(np.mean([p[1] for p in known])))
+        if known
+        else None
+        for farm, known in points.items()
+    }
+
+
+def farm_forecasts(
+    feed: FarmFeed, fields: Sequence[FieldInfo], issued: date, report: ForecastReport
+) -> dict[str, WeatherForecast]:
+    """Each farm's weather forecast, asked once at ``farm_locations``. A farm without
+    coordinates is counted in ``report.no_coordinates``; a forecast that fails, or that was
+    issued after ``issued`` (its first day would be a day the forecast job has not reached),
+    is logged and counted in ``report.feed_failures``: that farm is forecast without one."""
+    out: dict[str, WeatherForecast] = {}
+    failed_in_a_row = 0
+    for farm_id, where in sorted(farm_locations(fields).items()):
+        if where is None:
+            report.no_coordinates.append(farm_id)
+            continue
+        if failed_in_a_row >= FEED_GIVE_UP_AFTER:
+            _feed_failed(report, farm_id, f"not asked: it failed for {failed_in_a_row} farms")
+            continue
+        try:
+            forecast = feed.forecast(farm_id, *where)
+        except WeatherFeedError as exc:
+            failed_in_a_row = failed_in_a_row + 1 if exc.retriable else 0
+            _feed_failed(report, farm_id, str(exc))
+            continue
+        except Exception as exc:  # an optional input must never cost the run its forecasts
+            log.exception("weather feed for farm %s failed unexpectedly", farm_id)
+            _feed_failed(report, farm_id, repr(exc))
+            continue
+        failed_in_a_row = 0
+        if forecast.issued > issued:
+            _feed_failed(
+                report,
+                farm_id,
+                f"its forecast starts {forecast.issued}, after this run's issue day {issued}: "
+                "check the feed's timezone and the run's date",
+            )
+            continue
+        out[farm_id] = forecast
+    return out
+
+
+def _feed_failed(report: ForecastReport, farm_id: str, reason: str) -> None:
+    report.feed_failures.append(f"{farm_id}: {reason}")
+    log.warning("farm %s forecast without a weather forecast: %s", farm_id, reason)
 
 
 def write_whole(influx: InfluxV1, lines: Sequence[str]) -> None:
@@ -639,7 +728,15 @@ def registered(sessions: Any) -> tuple[list[FieldInfo], list[AnimalInfo]]:
     with sessions() as session:
         fields = [
             FieldInfo(
-                f.id, f.farm_id, f.variety, f.soil, f.planting_date, f.area_rai, f.cooperative_id
+                f.id,
+                f.farm_id,
+                f.variety,
+                f.soil,
+                f.planting_date,
+                f.area_rai,
+                f.cooperative_id,
+                f.latitude,
+                f.longitude,
             )
             for f in session.scalars(select(tables.Field).order_by(tables.Field.id))
         ]

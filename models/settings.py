@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from isanfarm.settings import ENV_CONFIG, InfluxSettings
@@ -29,6 +29,24 @@ class ModelSettings(BaseSettings):
     min_recent_coverage: float = Field(0.25, ge=0, le=1)
     #: Animals with no target weight in the registry (or not registered) use this one.
     default_target_weight_kg: float = Field(750.0, gt=0)
+    #: A weather-forecast feed speaking Open-Meteo's forecast API (``models.weatherfeed``),
+    #: e.g. ``https://api.open-meteo.com`` or a self-hosted Open-Meteo: the forecast job asks
+    #: it each farm's 16-day forecast once per run. Unset: no feed (forecasts as before).
+    weather_feed_url: str | None = None
+    #: Seconds one farm's request may take before that farm is forecast without the feed.
+    weather_feed_timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("weather_feed_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not an http(s) URL: set ISANFARM_WEATHER_FEED_URL to the "
+                "service's base, e.g. https://api.open-meteo.com, or unset it for no feed"
+            )
+        return value.rstrip("/")
 
     def price_rule(self) -> PriceRule:
         return PriceRule(

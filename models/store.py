@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,36 +15,40 @@ import numpy as np
 
 from agronomy.units import THAI_UTC_OFFSET_HOURS, thai_date, thai_midnight_ms
 from isanfarm import lineprotocol, storage
+from isanfarm.contract import SOIL_MOISTURE_SENSORS, Sensor
 from isanfarm.influx import InfluxError, InfluxV1, ids_regex, series_rows
-from models.daily import DAILY_VARIABLES, MJ_PER_W_M2_DAY, FloatArray, empty_values
+from models.daily import (
+    DAILY_VARIABLES,
+    MJ_PER_W_M2_DAY,
+    RADIATION,
+    RAIN,
+    RH,
+    TMEAN,
+    FloatArray,
+    empty_values,
+)
 
 log = logging.getLogger(__name__)
 #: Forecasts are dated and stamped by Thai day (agronomy.units): the names the job reads them by.
 local_day = thai_date
 local_midnight_ms = thai_midnight_ms
+#: Daily column -> (sensor, its aggregate over a day, scale to the column's unit).
+_DAILY_SENSORS = {
+    DAILY_VARIABLES[RAIN]: (Sensor.RAIN, "sum", 1.0),
+    DAILY_VARIABLES[TMEAN]: (Sensor.AIR_TEMPERATURE, "mean", 1.0),
+    DAILY_VARIABLES[RH]: (Sensor.RELATIVE_HUMIDITY, "mean", 1.0),
+    DAILY_VARIABLES[RADIATION]: (Sensor.SOLAR_RADIATION, "mean", MJ_PER_W_M2_DAY),
+    # The soil columns are named after their sensors (models.daily).
+    **{sensor: (sensor, "mean", 1.0) for sensor in SOIL_MOISTURE_SENSORS},
+}
 #: Daily column -> (rollup field, scale): the daily rollups' names, or the raw aggregate's.
 DAILY_SOURCES = {
-    "rain_mm": ("rain_sum", 1.0),
-    "tmean_c": ("air_temperature_mean", 1.0),
-    "rh_pct": ("relative_humidity_mean", 1.0),
-    "radiation_mj": ("solar_radiation_mean", MJ_PER_W_M2_DAY),
-    "soil_moisture_10cm": ("soil_moisture_10cm_mean", 1.0),
-    "soil_moisture_30cm": ("soil_moisture_30cm_mean", 1.0),
-    "soil_moisture_60cm": ("soil_moisture_60cm_mean", 1.0),
+    column: (storage.rollup_field(sensor, aggregate), scale)
+    for column, (sensor, aggregate, scale) in _DAILY_SENSORS.items()
 }
 _RAW_AGGREGATES = ", ".join(
-    ['sum("rain") AS "rain_sum"']
-    + [
-        f'mean("{name}") AS "{name}_mean"'
-        for name in (
-            "air_temperature",
-            "relative_humidity",
-            "solar_radiation",
-            "soil_moisture_10cm",
-            "soil_moisture_30cm",
-            "soil_moisture_60cm",
-        )
-    ]
+    f'{aggregate}("{sensor}") AS "{storage.rollup_field(sensor, aggregate)}"'
+    for sensor, aggregate, _ in _DAILY_SENSORS.values()
 )
 
 
@@ -129,18 +133,17 @@ def scale_passes(
     as for ``daily_values`` (herd -> farm)."""
     if not owners:
         return {}
+    weight = Sensor.ANIMAL_WEIGHT
     statement = (
-        f'SELECT "animal_weight" FROM "{storage.TELEMETRY}" '
+        f'SELECT "{weight}" FROM "{storage.TELEMETRY}" '
         f'WHERE "site" =~ {ids_regex(list(owners))} '
-        'AND time >= $since AND "animal_weight" > 0 GROUP BY "site", "farm", "animal"'
+        f'AND time >= $since AND "{weight}" > 0 GROUP BY "site", "farm", "animal"'
     )
     out: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     result = influx.query(statement, {"since": since.isoformat()})[0]
     for tags, row in _owned(series_rows(result), owners):
         if tags.get("animal"):
-            out[(tags["site"], tags["animal"])].append(
-                (int(row["time"]), float(row["animal_weight"]))
-            )
+            out[(tags["site"], tags["animal"])].append((int(row["time"]), float(row[weight])))
     return out
 
 
@@ -152,7 +155,8 @@ def barn_climate(
     if not owners:
         return {}
     statement = (
-        'SELECT mean("air_temperature") AS "t", mean("relative_humidity") AS "rh" '
+        f'SELECT mean("{Sensor.AIR_TEMPERATURE}") AS "t", '
+        f'mean("{Sensor.RELATIVE_HUMIDITY}") AS "rh" '
         f'FROM "{storage.TELEMETRY}" WHERE "site" =~ {ids_regex(list(owners))} '
         'AND time >= $since GROUP BY time(1h), "site", "farm"'
     )
@@ -180,3 +184,74 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int],
         if not math.isfinite(value):
             raise ValueError(f"field {key!r} is {value}: forecasts must be finite numbers")
     return lineprotocol.line(measurement, tags.items(), dict(fields), ms)
+
+
+#: The fields of a ``cassava_forecast`` point (isanfarm.storage), in the order
+#: ``cassava_forecast_lines`` passes their values: the model's six outputs first, as predicted.
+CASSAVA_FORECAST_FIELDS = lineprotocol.FieldLayout(
+    {
+        "yield_t_ha": float,
+        "yield_t_ha_p10": float,
+        "yield_t_ha_p90": float,
+        "starch_pct": float,
+        "starch_pct_p10": float,
+        "starch_pct_p90": float,
+        "tonnes": float,
+        "revenue_thb": float,
+        "area_ha": float,
+        "horizon_days": int,
+        "issued_at_ms": int,
+        storage.BEST_HARVEST: bool,
+    }
+)
+
+
+def best_candidate(revenues: Sequence[float]) -> int | None:
+    """Which of a field's candidate harvest dates (in date order) to recommend: the one of
+    highest expected revenue, the earliest of equals; None without candidates. The one place
+    this is decided: the forecast job writes it as ``storage.BEST_HARVEST`` and the API and the
+    dashboards read that mark."""
+    if not revenues:
+        return None
+    return max(range(len(revenues)), key=revenues.__getitem__)
+
+
+def cassava_forecast_lines(
+    series: Sequence[tuple[Mapping[str, str], float, Sequence[date]]],
+    issued: date,
+    issued_at_ms: int,
+    predicted: FloatArray,
+    tonnes: FloatArray,
+    revenue: FloatArray,
+) -> list[str]:
+    """``cassava_forecast`` lines for every field and candidate date. ``series``: per field
+    its tags, its area (ha) and its candidate dates, in date order; ``predicted`` (rows: the
+    fields' candidates in that order; columns: yield, its p10 and p90, starch, its p10 and
+    p90), ``tonnes`` and ``revenue`` one row each per candidate. Each field's candidate of
+    ``best_candidate`` is marked ``storage.BEST_HARVEST``. One ``Series`` per field: its key and
+    the field keys are escaped once, not per point (the job writes some 18 points per field)."""
+    numbers = np.column_stack([predicted, tonnes, revenue])
+    if not np.isfinite(numbers).all():
+        raise ValueError("a forecast must be made of finite numbers: retrain or pin another model")
+    rows = numbers.tolist()
+    if len(rows) != sum(len(dates) for _, _, dates in series):
+        raise ValueError(f"{len(rows)} forecast rows for a different number of candidate dates")
+    midnight: dict[date, int] = {}
+    lines = []
+    start = 0
+    for tags, area_ha, dates in series:
+        points = CASSAVA_FORECAST_FIELDS.series(storage.CASSAVA_FORECAST, tags.items())
+        area = round(float(area_ha), 4)
+        best = best_candidate([row[-1] for row in rows[start : start + len(dates)]])
+        for offset, day in enumerate(dates):
+            ms = midnight.get(day) or midnight.setdefault(day, local_midnight_ms(day))
+            values = (
+                *rows[start + offset],
+                area,
+                (day - issued).days,
+                issued_at_ms,
+                offset == best,
+            )
+            lines.append(points.line(values, ms))
+        start += len(dates)
+    return lines

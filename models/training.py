@@ -4,13 +4,20 @@ Split by season and by field, never by row: the newest seasons are the test seas
 before them calibrates the intervals, the rest train; and a fifth of the fields never appear in
 training at all. The model is scored on held-out fields in held-out seasons at 6, 3 and 1 months
 before harvest, against two baselines computed in the same run from the training seasons.
+
+A weather-forecast feed (``ForecastFor``): every function that builds cases takes an optional
+``forecast_for`` and attaches what it gives to each case issued that day, as the forecast job
+attaches a farm's forecast to all its fields' cases. The trees must learn from crop features
+that had a forecast where serving will have one, or they would weigh a forecast-informed
+feature as if it were the generator's guess. None (the default) builds exactly the cases of a
+run without a feed.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -23,6 +30,7 @@ from models.daily import FieldSeason, FloatArray
 from models.features import Case
 from models.recalibration import Recalibration
 from models.seasons import HarvestedSeason
+from models.weatherfeed import WeatherForecast
 
 #: Candidate harvest ages (days after planting) the model learns: weekly, 8 to 12 months.
 HARVEST_AGES = tuple(range(243, 366, 7))
@@ -36,6 +44,10 @@ ISSUES_PER_SEASON = 4
 HARVESTS_PER_ISSUE = 4
 MAX_LEAD_DAYS = 240
 HELD_OUT_FIELD_SHARE = 0.2
+#: The farm's weather forecast issued on a season's day ``issue_age`` (days after planting), or
+#: None where no forecast was issued that day (``bench/models.py`` builds one from the simulated
+#: feed).
+ForecastFor = Callable[[FieldSeason, int], WeatherForecast | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +123,17 @@ def last_season_same_age(
     return before.recorded(before.harvest_age_days)
 
 
+def _forecast(
+    forecast_for: ForecastFor | None, season: FieldSeason, issue_age: int
+) -> WeatherForecast | None:
+    return None if forecast_for is None else forecast_for(season, issue_age)
+
+
 def training_cases(
     seasons: Sequence[HarvestedSeason],
     history: dict[tuple[str, int], HarvestedSeason],
     seed: int = 1,
+    forecast_for: ForecastFor | None = None,
 ) -> tuple[list[Case], FloatArray, list[int]]:
     rng = random.Random(seed)
     cases, targets, groups = [], [], []
@@ -122,15 +141,19 @@ def training_cases(
         for _ in range(ISSUES_PER_SEASON):
             issued = rng.randrange(HARVEST_AGES[0] - MAX_LEAD_DAYS, HARVEST_AGES[-1] + 1)
             choices = [h for h in HARVEST_AGES if issued <= h <= issued + MAX_LEAD_DAYS]
+            forecast = _forecast(forecast_for, s.season, issued)
             for harvest in rng.sample(choices, min(HARVESTS_PER_ISSUE, len(choices))):
-                cases.append(previous(history, s, Case(s.season, issued, harvest)))
+                case = Case(s.season, issued, harvest, forecast=forecast)
+                cases.append(previous(history, s, case))
                 targets.append((s.yield_t_ha[harvest], s.starch_pct[harvest]))
                 groups.append(s.index)
     return cases, np.array(targets), groups
 
 
 def evaluation_cases(
-    seasons: Sequence[HarvestedSeason], history: dict[tuple[str, int], HarvestedSeason]
+    seasons: Sequence[HarvestedSeason],
+    history: dict[tuple[str, int], HarvestedSeason],
+    forecast_for: ForecastFor | None = None,
 ) -> tuple[list[Case], list[dict[str, Any]]]:
     cases, rows = [], []
     for s in seasons:
@@ -138,7 +161,9 @@ def evaluation_cases(
             harvest = round(months * DAYS_PER_MONTH)
             last_yield, last_starch = last_season_same_age(history, s, harvest)
             for lead_name, lead in EVAL_LEADS.items():
-                cases.append(previous(history, s, Case(s.season, harvest - lead, harvest)))
+                forecast = _forecast(forecast_for, s.season, harvest - lead)
+                case = Case(s.season, harvest - lead, harvest, forecast=forecast)
+                cases.append(previous(history, s, case))
                 rows.append(
                     {
                         "field": s.season.field_id,
@@ -234,15 +259,18 @@ def hindcast(
     pipeline: Pipeline,
     records: Sequence[HarvestedSeason],
     history: dict[tuple[str, int], HarvestedSeason],
+    forecast_for: ForecastFor | None = None,
 ) -> Recalibration:
     """A recalibration fitted on the records: each recorded season forecast again at every
     lead time for the age it was harvested at, against what was recorded, knowing what was
-    known then (``history``: the seasons before it; empty for fields new to the model)."""
+    known then (``history``: the seasons before it; empty for fields new to the model; and
+    the weather forecast issued that day, from ``forecast_for``)."""
     cases, truth, leads = [], [], []
     for s in records:
         age = s.harvest_age_days
         for lead in EVAL_LEADS.values():
-            cases.append(previous(history, s, Case(s.season, age - lead, age)))
+            forecast = _forecast(forecast_for, s.season, age - lead)
+            cases.append(previous(history, s, Case(s.season, age - lead, age, forecast=forecast)))
             truth.append(s.recorded(age))
             leads.append(lead)
     recalibration = Recalibration()
@@ -252,16 +280,19 @@ def hindcast(
 
 
 def train(
-    seasons: Sequence[HarvestedSeason], max_iter: int = BOOSTING_ROUNDS, seed: int = 1
+    seasons: Sequence[HarvestedSeason],
+    max_iter: int = BOOSTING_ROUNDS,
+    seed: int = 1,
+    forecast_for: ForecastFor | None = None,
 ) -> TrainResult:
     parts = split(seasons, seed)
-    cases, targets, groups = training_cases(parts.train, parts.history, seed)
+    cases, targets, groups = training_cases(parts.train, parts.history, seed, forecast_for)
     pipeline = build_pipeline(max_iter=max_iter, random_state=seed)
     started = time.perf_counter()
     pipeline.fit(cases, targets, model__groups=groups)
     seconds = time.perf_counter() - started
     # The stored model's own figures: recalibration is per cooperative (`isanfarm calibrate`).
-    evaluation = evaluate(pipeline, parts, recalibrate=False)
+    evaluation = evaluate(pipeline, parts, recalibrate=False, forecast_for=forecast_for)
     years = sorted({s.season.planted.year for s in seasons})
     return TrainResult(pipeline, evaluation, seconds, len(cases), (str(years[0]), str(years[-1])))
 
@@ -271,20 +302,22 @@ def evaluate(
     parts: Split,
     recalibrate: bool = True,
     history: bool = True,
+    forecast_for: ForecastFor | None = None,
 ) -> Evaluation:
     """Held-out fields in held-out seasons, scored against baselines from the records a
     cooperative would hold (``records_of``); with ``recalibrate``, forecasts first corrected
     by hindcasts of those records (``models.recalibration``). ``history`` False: the fields
-    are new, with no previous season known (the cooperative still has its other records)."""
+    are new, with no previous season known (the cooperative still has its other records).
+    ``forecast_for``: the weather forecasts the test cases and the hindcasts carry."""
     records = records_of(parts)
     known = parts.history if history else {}
-    cases, rows = evaluation_cases(parts.test, known)
+    cases, rows = evaluation_cases(parts.test, known, forecast_for)
     raw = predict_cases(pipeline, cases)
     baseline = RecordsClimatology(records or parts.train)
     climatology = [baseline(c.season, c.harvest_age_days) for c in cases]
     if not (recalibrate and records):
         return Evaluation(metrics(_scored(rows, raw, climatology)), rows)
-    recalibration = hindcast(pipeline, records, known)
+    recalibration = hindcast(pipeline, records, known, forecast_for)
     leads = np.array([c.harvest_age_days - c.age_days for c in cases], dtype=float)
     raw_metrics = metrics(_scored([dict(r) for r in rows], raw, climatology))
     evaluation = Evaluation(

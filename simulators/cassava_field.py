@@ -15,12 +15,13 @@ from agronomy.crop import variety as find_variety
 from agronomy.field import SPIN_UP_DAYS, FieldModel
 from agronomy.soil import soil_type
 from agronomy.weather import ET0_MM_PER_MJ, KoratWeather, day_date, day_index, local_day
+from isanfarm.contract import SOIL_MOISTURE_SENSORS, Sensor
 from simulators.reading import SimReading
 
 __all__ = ["SOIL_SENSORS", "CassavaFieldSim", "default_planting"]
 
 TIP_MM = 0.2
-SOIL_SENSORS = ("soil_moisture_10cm", "soil_moisture_30cm", "soil_moisture_60cm")
+SOIL_SENSORS = SOIL_MOISTURE_SENSORS
 
 
 def default_planting(start_day: int) -> date:
@@ -77,14 +78,16 @@ class CassavaFieldSim:
         # Shade from the canopy damps the soil's daily swing (modelling choice).
         shade = 1 - 0.5 * (self.field.crop.cover if self.field.crop else 0.0)
         values |= {
-            "soil_temperature": round(
+            Sensor.SOIL_TEMPERATURE: round(
                 28 + shade * 0.6 * (weather.air_temperature_c - 28) + noise(0, 0.1), 2
             ),
-            "air_temperature": round(weather.air_temperature_c + noise(0, 0.2), 2),
-            "relative_humidity": round(min(100.0, weather.relative_humidity_pct + noise(0, 1)), 1),
-            "rain": self._tipping_bucket(weather.rain_mm),
-            "solar_radiation": round(max(0.0, weather.solar_radiation_w_m2 + noise(0, 5)), 1),
-            "battery_voltage": round(self._battery_v, 3),
+            Sensor.AIR_TEMPERATURE: round(weather.air_temperature_c + noise(0, 0.2), 2),
+            Sensor.RELATIVE_HUMIDITY: round(
+                min(100.0, weather.relative_humidity_pct + noise(0, 1)), 1
+            ),
+            Sensor.RAIN: self._tipping_bucket(weather.rain_mm),
+            Sensor.SOLAR_RADIATION: round(max(0.0, weather.solar_radiation_w_m2 + noise(0, 5)), 1),
+            Sensor.BATTERY_VOLTAGE: round(self._battery_v, 3),
         }
         return [SimReading(values)]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from agronomy.weather import KoratWeather, local_day
+from isanfarm.contract import Sensor
 from simulators.herd import Herd, thi
 from simulators.reading import SimReading
 
@@ -56,10 +57,10 @@ class CattleBarnSim:
         self._last_ms = ts_ms
         climate = SimReading(
             {
-                "air_temperature": round(temperature + self._rng.gauss(0, 0.2), 2),
-                "relative_humidity": round(min(100.0, humidity + self._rng.gauss(0, 1)), 1),
-                "water_meter": round(self._water_total_l, 1),
-                "battery_voltage": round(4.05 + self._rng.gauss(0, 0.01), 3),
+                Sensor.AIR_TEMPERATURE: round(temperature + self._rng.gauss(0, 0.2), 2),
+                Sensor.RELATIVE_HUMIDITY: round(min(100.0, humidity + self._rng.gauss(0, 1)), 1),
+                Sensor.WATER_METER: round(self._water_total_l, 1),
+                Sensor.BATTERY_VOLTAGE: round(4.05 + self._rng.gauss(0, 0.01), 3),
             }
         )
         return [climate, *self._scale_passes(dt_days)]
@@ -76,5 +77,5 @@ class CattleBarnSim:
                 reading *= self._rng.uniform(0.6, 0.85)
             elif draw < PARTIAL_PASS_SHARE + DOUBLED_PASS_SHARE:
                 reading += self._rng.choice(animals).weight_kg
-            passes.append(SimReading({"animal_weight": round(reading, 1)}, animal.animal_id))
+            passes.append(SimReading({Sensor.ANIMAL_WEIGHT: round(reading, 1)}, animal.animal_id))
         return passes

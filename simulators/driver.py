@@ -14,6 +14,7 @@ from typing import Any
 from agronomy.crop import variety as find_variety
 from agronomy.soil import soil_type
 from edge.drivers.base import DriverError, Sample
+from isanfarm.contract import DeviceKind, Sensor
 from simulators.cassava_field import SOIL_SENSORS, CassavaFieldSim
 from simulators.cattle_barn import CattleBarnSim
 from simulators.faults import DeviceSilentError, Fault, FaultInjector, random_faults
@@ -96,7 +97,7 @@ class SimulatedDriver:
     def _fault_schedule(self) -> list[Fault]:
         if self.fault_rate <= 0:
             return self.faults
-        sensors = SOIL_SENSORS if self.kind == "cassava_field" else ("water_meter",)
+        sensors = SOIL_SENSORS if self.kind == DeviceKind.CASSAVA_FIELD else (Sensor.WATER_METER,)
         drawn = random_faults(self.seed, RANDOM_FAULT_HORIZON_DAYS, self.fault_rate, sensors)
         return sorted([*self.faults, *drawn], key=lambda f: f.day)
 

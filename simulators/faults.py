@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from isanfarm.contract import Sensor
 from simulators.reading import SimReading
 
 FAULT_KINDS = ("drift", "stuck", "spike", "dropout", "dead_battery")
@@ -153,13 +154,15 @@ class FaultInjector:
             raise DeviceSilentError("battery flat")
         out = []
         for reading in readings:
-            volts = reading.values.get("battery_voltage")
+            volts = reading.values.get(Sensor.BATTERY_VOLTAGE)
             if volts is None:
                 out.append(reading)
                 continue
             cutoff = BATTERY_CUTOFF_V[volts > 6]
             sagged = volts - (volts - cutoff) * progress / 0.8
             out.append(
-                replace(reading, values={**reading.values, "battery_voltage": round(sagged, 3)})
+                replace(
+                    reading, values={**reading.values, Sensor.BATTERY_VOLTAGE: round(sagged, 3)}
+                )
             )
         return out

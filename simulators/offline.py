@@ -213,21 +213,21 @@ class _InfluxBatcher:
         if self.influx is None:
             return
         from ingest.points import telemetry_line
-        from isanfarm.contract import Telemetry
+        from isanfarm.contract import Sensor, Telemetry
 
         written_ms = time.time_ns() // 1_000_000
         for seq, d in enumerate(days):
             w = d.weather
             readings = {
-                "soil_moisture_10cm": round(d.soil_moisture_pct[0], 2),
-                "soil_moisture_30cm": round(d.soil_moisture_pct[1], 2),
-                "soil_moisture_60cm": round(d.soil_moisture_pct[2], 2),
-                "air_temperature": round(w.tmean_c, 2),
-                "relative_humidity": round(w.rh_mean_pct, 1),
-                "rain": w.rain_mm,
+                Sensor.SOIL_MOISTURE_10CM: round(d.soil_moisture_pct[0], 2),
+                Sensor.SOIL_MOISTURE_30CM: round(d.soil_moisture_pct[1], 2),
+                Sensor.SOIL_MOISTURE_60CM: round(d.soil_moisture_pct[2], 2),
+                Sensor.AIR_TEMPERATURE: round(w.tmean_c, 2),
+                Sensor.RELATIVE_HUMIDITY: round(w.rh_mean_pct, 1),
+                Sensor.RAIN: w.rain_mm,
                 # One reading stands for the whole day: the day's mean irradiance, which is
                 # what the daily rollup of real 10-minute readings gives (not the noon peak).
-                "solar_radiation": round(w.radiation_mj * 1e6 / 86_400, 1),
+                Sensor.SOLAR_RADIATION: round(w.radiation_mj * 1e6 / 86_400, 1),
             }
             noon = thai_midnight_ms(day_date(d.day)) + 12 * HOUR_MS
             message = Telemetry(farm.id, f"{device.id}-node", seq, noon, readings, device.id)

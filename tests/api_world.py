@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from isanfarm import storage
 from isanfarm.influx import InfluxV1
+from models.store import best_candidate
 from registry import models
 from registry.keys import create_key
 
@@ -104,19 +105,25 @@ def write_forecasts(
     model_version: str = "test-1",
     candidates: list[tuple[float, float, float]] = FIRST_RUN,
     issued_at_ms: int | None = None,
+    best: int | None = None,
+    marked: bool = True,
 ) -> None:
     """Three candidate harvest dates (yield, starch, revenue) for the field, issued today, and
-    one forecast for the animal."""
+    one forecast for the animal. The candidate marked best is the forecast job's choice
+    (``models.store.best_candidate``) unless ``best`` says another; none without ``marked``
+    (a run written before the job wrote the mark)."""
     farm = f"{coop}-farm1"
     now_ms = time.time_ns() // 1_000_000
     issued_at_ms = issued_at_ms or now_ms
+    chosen = best_candidate([c[2] for c in candidates]) if best is None else best
     lines = []
     for weeks, (yield_t_ha, starch, revenue) in enumerate(candidates):
         harvest_ms = _local_midnight_ms(date.today() + timedelta(days=60 + 7 * weeks))
+        mark = f",{storage.BEST_HARVEST}={str(weeks == chosen).lower()}" if marked else ""
         lines.append(
             f"{storage.CASSAVA_FORECAST},farm={farm},field={farm}-f1,issued={date.today()},"
             f"model_version={model_version},variety=KU50 "
-            f"area_ha=4,horizon_days={60 + 7 * weeks}i,issued_at_ms={issued_at_ms}i,"
+            f"area_ha=4,horizon_days={60 + 7 * weeks}i,issued_at_ms={issued_at_ms}i{mark},"
             f"revenue_thb={revenue},starch_pct={starch},starch_pct_p10={starch - 1},"
             f"starch_pct_p90={starch + 1},tonnes={yield_t_ha * 4},yield_t_ha={yield_t_ha},"
             f"yield_t_ha_p10={yield_t_ha - 4},yield_t_ha_p90={yield_t_ha + 4} {harvest_ms}"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from models.calibration import Calibration
     from models.forecast import RecordedSeasons
     from models.recalibration import Recalibration
+    from models.weatherfeed import OpenMeteoFeed
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ def forecast(
     recalibrations, notes = stored_recalibrations(ModelStore(settings.model_dir), loaded.version)
     engine = make_engine(settings.database_url)
     influx = InfluxV1(settings.influx)
+    feed = weather_feed(settings)
     try:
         sessions = session_factory(engine)
         report = job.run(
@@ -108,14 +110,26 @@ def forecast(
             records,
             today,
             recalibrations,
+            feed,
         )
         report.notes = notes
         if records:
             report.coverage = _check_coverage(influx, sessions, loaded, records, recalibrations)
         return report
     finally:
+        if feed is not None:
+            feed.close()
         influx.close()
         engine.dispose()
+
+
+def weather_feed(settings: ModelSettings) -> OpenMeteoFeed | None:
+    """The forecast job's weather-forecast feed, when ``weather_feed_url`` is set."""
+    if settings.weather_feed_url is None:
+        return None
+    from models.weatherfeed import OpenMeteoFeed
+
+    return OpenMeteoFeed(settings.weather_feed_url, timeout_s=settings.weather_feed_timeout_s)
 
 
 def stored_recalibrations(

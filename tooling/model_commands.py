@@ -183,6 +183,14 @@ def _forecast_once(args: argparse.Namespace) -> int:
         print(f"not recalibrated: {note}", file=sys.stderr)
     for line in report.coverage:
         print(line)
+    for reason in report.feed_failures:
+        print(f"no weather forecast for farm {reason}", file=sys.stderr)
+    if report.weather_fields or report.no_coordinates or report.feed_failures:
+        print(
+            f"weather feed: {report.weather_fields} fields forecast with their farm's weather "
+            f"forecast; {len(report.no_coordinates)} farms without coordinates and "
+            f"{len(report.feed_failures)} whose feed failed forecast without one"
+        )
     print(
         f"forecast {report.fields} fields ({report.points} points; {report.calibrated} "
         f"calibrated from their last season; {report.recalibrated} recalibrated for their "

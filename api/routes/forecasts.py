@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -30,14 +32,26 @@ from api.timeseries import (
     ms_to_datetime,
     newest_cassava_forecasts,
 )
+from isanfarm import storage
 from isanfarm.contract import ID_PATTERN
 from registry import models
 from registry.keys import Principal
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["forecasts"])
 PathId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001-f1"])]
 #: Candidates within this share of the best revenue make up the harvest window.
 WINDOW_SHARE = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A field's newest forecast run, and which of its candidates the forecast job marked as
+    the recommended harvest (``storage.BEST_HARVEST``): the API reads that choice, it does not
+    make it again. None for a run written before the job wrote the mark."""
+
+    forecast: FieldForecast
+    best: int | None
 
 
 @router.get("/fields/{field_id}/forecast", response_model=FieldForecast, responses=NOT_FOUND)
@@ -50,10 +64,10 @@ def field_forecast(
 ) -> FieldForecast:
     """Yield and starch at each candidate harvest date, with 80% intervals (p10..p90)."""
     field = get_visible(session, models.Field, field_id, principal)
-    forecast = _forecasts(influx, cache, [field.id]).get(field.id)
-    if forecast is None:
+    run = _forecasts(influx, cache, [field.id]).get(field.id)
+    if run is None:
         raise HTTPException(404, f"no forecast issued for field {field_id!r} yet")
-    return forecast
+    return run.forecast
 
 
 @router.get(
@@ -137,7 +151,8 @@ def forecasts_csv(
     writer = csv.writer(out)
     columns = list(CassavaForecast.model_fields)
     writer.writerow(["field_id", "farm_id", "model_version", "issued_at", *columns])
-    for field_id, forecast in sorted(_forecasts(influx, cache, list(fields)).items()):
+    for field_id, run in sorted(_forecasts(influx, cache, list(fields)).items()):
+        forecast = run.forecast
         for candidate in forecast.candidates:
             values = candidate.model_dump()
             writer.writerow(
@@ -154,24 +169,26 @@ def forecasts_csv(
 
 def _forecasts(
     influx: InfluxDep, cache: TimedCache[Any, Any], field_ids: list[str]
-) -> dict[str, FieldForecast]:
+) -> dict[str, _Run]:
     """The newest forecast run of each field, remembered for a while (``TimedCache``): the
     key holds the Thai day, since which runs count as newest depends on it."""
     key = (tuple(sorted(field_ids)), local_today())
-    forecasts: dict[str, FieldForecast] = cache.get(key, lambda: _read(influx, field_ids))
+    forecasts: dict[str, _Run] = cache.get(key, lambda: _read(influx, field_ids))
     return forecasts
 
 
-def _read(influx: InfluxDep, field_ids: list[str]) -> dict[str, FieldForecast]:
+def _read(influx: InfluxDep, field_ids: list[str]) -> dict[str, _Run]:
     out = {}
     for field_id, rows in newest_cassava_forecasts(influx, field_ids).items():
         if rows:
-            out[field_id] = FieldForecast(
+            forecast = FieldForecast(
                 field_id=field_id,
                 model_version=rows[-1][0]["model_version"],
                 issued_at=ms_to_datetime(int(rows[-1][1]["issued_at_ms"])),
                 candidates=[_candidate(row) for _, row in rows],
             )
+            marked = [i for i, (_, row) in enumerate(rows) if row.get(storage.BEST_HARVEST)]
+            out[field_id] = _Run(forecast, marked[0] if marked else None)
     return out
 
 
@@ -202,8 +219,17 @@ def _plan(
     query = select(models.Field).where(models.Field.cooperative_id == cooperative_id)
     fields = {f.id: f for f in session.scalars(query)}
     plan = []
-    for field_id, forecast in sorted(_forecasts(influx, cache, list(fields)).items()):
-        best = max(forecast.candidates, key=lambda c: c.revenue_thb)
+    for field_id, run in sorted(_forecasts(influx, cache, list(fields)).items()):
+        forecast = run.forecast
+        if run.best is None:
+            log.warning(
+                "field %s: its forecast run marks no best harvest (%s); run the forecast job "
+                "again to have it in the harvest plan",
+                field_id,
+                storage.BEST_HARVEST,
+            )
+            continue
+        best = forecast.candidates[run.best]
         good = [
             c.harvest_date
             for c in forecast.candidates

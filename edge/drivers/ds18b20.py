@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge.drivers.base import DriverError, Sample, check_reading_name
+from isanfarm.contract import Sensor
 
 DEFAULT_BASE_DIR = "/sys/bus/w1/devices"
 #: Family code 28 is the DS18B20; the rest of the id is the probe's 48-bit serial number.
@@ -32,7 +33,7 @@ class Ds18b20Driver:
 
     def __init__(
         self,
-        reading: str = "soil_temperature",
+        reading: str = Sensor.SOIL_TEMPERATURE,
         sensor_id: str | None = None,
         base_dir: str = DEFAULT_BASE_DIR,
     ) -> None:

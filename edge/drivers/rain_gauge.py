@@ -18,10 +18,11 @@ from typing import Any, TypeGuard
 
 from edge.drivers.base import DriverError, Sample
 from edge.statefiles import write_durably
+from isanfarm.contract import Sensor
 
 log = logging.getLogger(__name__)
 
-READING = "rain"
+READING = Sensor.RAIN
 #: A tip closes the reed switch for a fraction of a second as the magnet swings past. Closed
 #: for longer, the bucket is stuck or the cable shorted, and the gauge would report dry days
 #: (DOMAIN.md: a clogged gauge shows as zero rain).

@@ -445,6 +445,34 @@ def test_of_two_forecast_runs_the_same_day_only_the_newest_is_served(
     ]
 
 
+def test_the_harvest_plan_follows_the_forecast_jobs_mark(
+    client: TestClient, world: World, influx: InfluxV1
+) -> None:
+    """The API reads which candidate is best (storage.BEST_HARVEST); it does not choose again.
+    A run marked on a candidate that is not the highest revenue proves it reads the mark."""
+    later_ms = __import__("time").time_ns() // 1_000_000 + 60_000
+    write_forecasts(influx, "coop-a", "test-2", issued_at_ms=later_ms, best=2)
+    auth = world.auth("a-read")
+    candidates = client.get("/v1/fields/coop-a-farm1-f1/forecast", headers=auth).json()[
+        "candidates"
+    ]
+    (plan,) = client.get("/v1/cooperatives/coop-a/harvest-plan", headers=auth).json()
+    assert plan["recommended_date"] == candidates[2]["harvest_date"]
+    assert plan["revenue_thb"] == candidates[2]["revenue_thb"] == 182_000.0
+
+
+def test_a_run_without_the_best_harvest_mark_is_served_but_left_out_of_the_plan(
+    client: TestClient, world: World, influx: InfluxV1
+) -> None:
+    """A run written before the forecast job marked its choice: the API does not choose."""
+    later_ms = __import__("time").time_ns() // 1_000_000 + 60_000
+    write_forecasts(influx, "coop-a", "test-3", issued_at_ms=later_ms, marked=False)
+    auth = world.auth("a-read")
+    forecast = client.get("/v1/fields/coop-a-farm1-f1/forecast", headers=auth).json()
+    assert forecast["model_version"] == "test-3"
+    assert client.get("/v1/cooperatives/coop-a/harvest-plan", headers=auth).json() == []
+
+
 def test_raw_telemetry_over_the_limit_holds_the_newest_points_and_says_it_was_cut(
     client: TestClient, world: World, influx: InfluxV1, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,6 +42,7 @@ from ingest.admin import recompute_rollups, setup_database
 from ingest.settings import IngestSettings
 from isanfarm import contract, storage
 from isanfarm.influx import InfluxV1
+from models.store import best_candidate
 from tests.helpers import ROOT, count_points, run_simulated_farm, wait_for
 from tests.integration.conftest import RunningWorker
 from tooling.services import LocalMosquitto
@@ -75,14 +76,16 @@ def publish_bad_messages(publisher: mqtt.Client, farm_id: str, start_ms: int) ->
 
 def forecast_lines(farm_id: str, now_ms: int) -> list[str]:
     """Two days of forecast runs as the forecast job will write them (isanfarm/storage.py):
-    cassava at each candidate harvest date (Thai midnight), tagged with the run's date;
-    cattle at the issue time."""
+    cassava at each candidate harvest date (Thai midnight), tagged with the run's date, the
+    job's choice marked; cattle at the issue time."""
     lines = []
     for issue in range(2):
         issued_ms = now_ms - (1 - issue) * DAY_MS - 3_600_000
         issued = datetime.fromtimestamp(issued_ms / 1000, tz=BANGKOK).strftime("%Y-%m-%d")
+        revenues = [95000.0 + 1000 * candidate * (2 - candidate) for candidate in range(4)]
         for candidate in range(4):
             day = (now_ms // DAY_MS + 30 + 7 * candidate) * DAY_MS - 7 * 3_600_000
+            best = str(candidate == best_candidate(revenues)).lower()
             yield_t_ha = 21.0 + candidate + issue * 0.5
             fields = (
                 f"issued_at_ms={issued_ms}i,horizon_days={(day - issued_ms) // DAY_MS}i,"
@@ -90,7 +93,7 @@ def forecast_lines(farm_id: str, now_ms: int) -> list[str]:
                 f"yield_t_ha_p90={yield_t_ha + 3},starch_pct={27.0 - candidate * 0.8},"
                 "starch_pct_p10=24.8,starch_pct_p90=28.1,area_ha=1.6,"
                 f"tonnes={yield_t_ha * 1.6},"
-                f"revenue_thb={95000.0 + 1000 * candidate * (2 - candidate)}"
+                f"revenue_thb={revenues[candidate]},{storage.BEST_HARVEST}={best}"
             )
             lines.append(
                 f"{storage.CASSAVA_FORECAST},farm={farm_id},field=field-01,variety=ku50,"

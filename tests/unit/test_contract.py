@@ -252,3 +252,12 @@ def test_a_heartbeat_with_an_impossible_duration_is_a_reject_naming_it(
     with pytest.raises(ContractError) as caught:
         contract.decode_status(contract.status_topic("korat-001", "f01-node"), text.encode())
     assert (caught.value.field, caught.value.rule) == ("health.uptime_s", rule)
+
+
+def test_the_sensor_names_are_the_catalogues_keys() -> None:
+    """Code names a sensor by ``Sensor.X``; the catalogue is keyed by the same names, so the
+    two cannot drift apart."""
+    names = {value for key, value in vars(contract.Sensor).items() if key.isupper()}
+    assert names == set(contract.SENSOR_CATALOGUE)
+    assert all(contract.SENSOR_CATALOGUE[name].name == name for name in names)
+    assert set(contract.SOIL_MOISTURE_SENSORS) <= names

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from influxdb_client.client.write.point import Point
@@ -16,6 +20,7 @@ from ingest.points import (
     telemetry_line,
 )
 from isanfarm.contract import ID_PATTERN, SENSOR_CATALOGUE, DeviceStatus, Health, Telemetry
+from isanfarm.lineprotocol import FieldLayout, line
 
 
 def test_telemetry_becomes_one_point_at_device_time_keyed_by_farm_device_and_site() -> None:
@@ -223,3 +228,76 @@ def test_status_is_encoded_exactly_as_influxdb_clients_point_would(
 )
 def test_a_reject_is_encoded_exactly_as_influxdb_clients_point_would(reject: Reject) -> None:
     assert reject_line(reject) == point_reject(reject)
+
+
+# ---- isanfarm.lineprotocol's FieldLayout: many points of one shape, the same rules -----------
+
+_KINDS: dict[type, st.SearchStrategy[Any]] = {
+    float: numbers,
+    int: st.integers(-(2**63), 2**63 - 1),
+    bool: st.booleans(),
+    str: awkward,
+}
+
+
+@st.composite
+def layouts_and_values(draw: st.DrawFn) -> tuple[dict[str, type], list[Any]]:
+    fields = draw(
+        st.dictionaries(
+            st.one_of(st.sampled_from(SENSORS), awkward),
+            st.sampled_from(list(_KINDS)),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    return fields, [draw(_KINDS[kind]) for kind in fields.values()]
+
+
+def point_line(measurement: str, tags: dict[str, str], fields: dict[str, Any], time_ns: int) -> str:
+    point = Point(measurement)
+    for key, value in tags.items():
+        point.tag(key, value)
+    for key, value in fields.items():
+        point.field(key, value)
+    return str(point.time(time_ns, WritePrecision.NS).to_line_protocol())
+
+
+@given(
+    measurement=awkward.filter(bool),
+    tags=st.dictionaries(awkward, ids, max_size=4),
+    layout=layouts_and_values(),
+    time_ns=times,
+)
+def test_a_field_layouts_lines_are_what_influxdb_clients_point_writes(
+    measurement: str,
+    tags: dict[str, str],
+    layout: tuple[dict[str, type], list[Any]],
+    time_ns: int,
+) -> None:
+    kinds, values = layout
+    fields = dict(zip(kinds, values, strict=True))
+    series = FieldLayout(kinds).series(measurement, tags.items())
+    expected = point_line(measurement, tags, fields, time_ns)
+    assert series.line(values, time_ns) == expected
+    assert line(measurement, tags.items(), fields, time_ns) == expected
+
+
+def test_a_field_layout_writes_each_value_as_its_fields_type() -> None:
+    """An int for a float field is written as a float (InfluxDB refuses a field whose type
+    changes); a float for an int field, or text for a number, is refused, not truncated."""
+    series = FieldLayout({"tonnes": float, "days": int, "best": bool}).series("m", [("a", "b")])
+    assert series.line((126, 60, True), 5) == "m,a=b best=true,days=60i,tonnes=126 5"
+    assert series.line((126.5, 60, False), 5) == "m,a=b best=false,days=60i,tonnes=126.5 5"
+    assert series.line((math.nan, 60, False), 5) == "m,a=b best=false,days=60i 5"
+    with pytest.raises(TypeError):
+        series.line((1.0, 60.5, False), 5)
+    with pytest.raises(TypeError):
+        series.line(("1.0", 60, False), 5)
+    with pytest.raises(ValueError, match="types"):
+        FieldLayout({"when": object})
+
+
+def test_braces_and_percent_signs_in_names_are_written_as_they_are() -> None:
+    """The layout keeps a format template per series: its own syntax must not leak."""
+    series = FieldLayout({"a%s{0}": float, "b": str}).series("m%d", [("t{1}", "%s")])
+    assert series.line((1.5, "{0}%s"), 7) == 'm%d,t{1}=%s a%s{0}=1.5,b="{0}%s" 7'
