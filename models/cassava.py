@@ -35,7 +35,12 @@ LEAD_COLUMN = NUMERIC_FEATURES.index("lead_days")
 HARVEST_AGE_COLUMN = NUMERIC_FEATURES.index("harvest_age_days")
 PREV_YIELD_COLUMN = NUMERIC_FEATURES.index("prev_yield_t_ha")
 CROP_YIELD_COLUMN = NUMERIC_FEATURES.index("crop_yield_t_ha")
-MANAGEMENT_COLUMN = NUMERIC_FEATURES.index("management_est")
+MANAGEMENT_SD_COLUMN = NUMERIC_FEATURES.index("management_sd")
+#: The crop model's yield is the anchor where the field's management factor is known to this
+#: standard deviation or better (a previous harvest, or the probes, narrowed it): half the
+#: 0.2 of the flat prior, which is what a field with no previous season and no probe data
+#: has (``models.cropfeatures.assimilate``).
+KNOWN_MANAGEMENT_SD = 0.1
 #: Lead-time buckets (days) calibrated separately: up to 1.5, 4.5 months, and beyond.
 LEAD_EDGES = (45.0, 137.0)
 #: Boosting rounds and learning rate per tree model: 80 at 0.15 scored as 150 at 0.1 on the
@@ -55,9 +60,10 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     bucket (normalised split-conformal regression; Lei et al. 2018). Yield is anchored, because
     trees approximate "the crop model's yield for this field" or "like last season, adjusted for
     this season's weather" poorly from raw values: the trees learn log(yield) minus log(the crop
-    model's yield with the field's calibrated yield gap) where the previous season calibrated
-    one (``models.cropfeatures``); else minus log(the previous yield) where that is known; else
-    minus log(the crop model's water-limited yield) and a learned mean gap per harvest age."""
+    model's yield with the field's yield gap) where the gap is known (the previous harvest or
+    the season's soil moisture pinned it to ``KNOWN_MANAGEMENT_SD``: ``models.cropfeatures``);
+    else minus log(the previous yield) where that is known; else minus log(the crop model's
+    yield at the prior's mean factor) and a learned mean gap per harvest age."""
 
     def __init__(
         self,
@@ -89,8 +95,8 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         # A column with no value in the fitting rows (no previous season yet) cannot be binned.
         self.usable_ = np.isfinite(x[train]).any(axis=0)
         ages = x[:, HARVEST_AGE_COLUMN]
-        # The learned gap of fields without a calibrated one (water-limited runs).
-        rows = train & ~np.isfinite(x[:, MANAGEMENT_COLUMN])
+        # The learned gap of fields whose factor is not known (runs at the prior's mean).
+        rows = train & ~_known_management(x)
         rows = rows if rows.any() else train
         gap = _log(y[rows, 0]) - _log(x[rows, CROP_YIELD_COLUMN])
         self.age_means_ = self._age_means(ages[rows], gap)
@@ -157,7 +163,7 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if target != "yield_t_ha":
             return np.zeros(len(x))
         crop = _log(x[:, CROP_YIELD_COLUMN])
-        calibrated = np.isfinite(x[:, MANAGEMENT_COLUMN])
+        calibrated = _known_management(x)
         prev = x[:, PREV_YIELD_COLUMN]
         known = np.isfinite(prev) & (prev > 0)
         fallback = crop + self._lookup_age_mean(x[:, HARVEST_AGE_COLUMN])
@@ -200,6 +206,12 @@ class YieldStarchRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     @staticmethod
     def _unscale(target: str, values: FloatArray) -> FloatArray:
         return np.exp(values) if target == "yield_t_ha" else values
+
+
+def _known_management(x: FloatArray) -> np.ndarray:
+    """Rows whose management factor the previous harvest or the probes pinned down."""
+    sd = np.nan_to_num(x[:, MANAGEMENT_SD_COLUMN], nan=np.inf)
+    return np.asarray(sd <= KNOWN_MANAGEMENT_SD)
 
 
 def _log(values: FloatArray) -> FloatArray:

@@ -32,7 +32,7 @@ from models.weatherfeed import WeatherForecast
 
 #: Bump when a feature's meaning, unit or order changes: a model trained on another version is
 #: refused (``models.modelstore``), never silently fed features it did not learn.
-FEATURE_SCHEMA_VERSION = 2
+FEATURE_SCHEMA_VERSION = 3
 
 NUMERIC_FEATURES = (
     "age_days",
@@ -404,12 +404,13 @@ class _Batch:
         return float(rows.mean(axis=0).min())
 
     def daily_rows(self) -> DailyRows:
-        """The concatenation, and where each season's days start in it (0 for a season left
-        out of it: no case of those is featurised)."""
+        """The concatenation, where each season's days start in it (0 for a season left out
+        of it: no case of those is featurised), and which values were observed (the crop
+        model's data assimilation weighs only those)."""
         first_row = np.zeros(len(self.seasons), dtype=np.int64)
         for number, block in self.row.items():
             first_row[number] = self.offsets[block]
-        return DailyRows(self.filled, first_row)
+        return DailyRows(self.filled, first_row, self.observed)
 
 
 def _forecasts(cases: Sequence[Case]) -> tuple[WeatherForecast | None, ...]:

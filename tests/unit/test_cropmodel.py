@@ -196,13 +196,19 @@ def test_a_previous_harvest_calibrates_the_fields_yield_gap() -> None:
         assert features[0, 3] == pytest.approx(management, abs=0.03)
 
 
-def test_without_a_previous_season_the_run_is_water_limited_and_says_so() -> None:
+def test_without_a_previous_season_the_probes_estimate_the_yield_gap() -> None:
     members = weather_members(2, seed=1)
     season, days = _season(13, "sandy_loam", "KU50", 0.5)
+    early = crop_features([season], _rows(season), _cases(0, 20, 300), members)
     features = crop_features([season], _rows(season), _cases(0, 200, 300), members)
-    assert np.isnan(features[0, 3])
-    # Water-limited (management 1) is well above what this poorly managed field grew.
-    assert features[0, 0] > 1.3 * days[300].fresh_yield_t_ha
+    # Before the roots reach the probes: the flat prior (mean 0.65, standard deviation 0.2).
+    assert early[0, 3] == pytest.approx(0.65)
+    assert early[0, 4] == pytest.approx(0.2, abs=0.01)
+    # 170 days of probe data: near the field's 0.5, and surer.
+    assert features[0, 3] == pytest.approx(0.5, abs=0.06)
+    assert features[0, 4] < 0.1
+    truth = days[300].fresh_yield_t_ha
+    assert abs(features[0, 0] - truth) < abs(early[0, 0] - truth)
 
 
 def test_a_stale_planting_date_is_read_at_the_members_end_not_past_it() -> None:

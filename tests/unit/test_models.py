@@ -241,9 +241,11 @@ def test_a_previous_season_mostly_unobserved_does_not_calibrate_the_yield_gap() 
     now = FieldSeason("f1", "farm1", "KU50", "loam", date(2026, 4, 1), 1.6, _season(100).values)
     rows = features.transform(
         [Case(now, 100, 300, 20.0, 27.0, before, 190) for before in (observed, sparse)]
+        + [Case(now, 100, 300, 20.0, 27.0)]
     )
-    assert np.isfinite(rows[0, column])
-    assert np.isnan(rows[1, column])
+    # The sparse season is ignored: its field's prior is flat, as with no season at all.
+    assert rows[1, column] == pytest.approx(rows[2, column], abs=1e-12)
+    assert rows[0, column] != rows[2, column]
 
 
 def test_a_field_of_an_unknown_variety_is_refused_and_the_others_still_featurised() -> None:
