@@ -29,6 +29,7 @@ from datetime import date
 
 import numpy as np
 
+from agronomy.crop import STANDARD_CROP, CropParameters
 from agronomy.crop import variety as find_variety
 from agronomy.soil import soil_type
 from agronomy.weather import KoratWeather, day_index
@@ -128,15 +129,20 @@ class DailyRows:
 
 
 def crop_features(
-    seasons: Sequence[FieldSeason], daily: DailyRows, cases: CropCases, members: FloatArray
+    seasons: Sequence[FieldSeason],
+    daily: DailyRows,
+    cases: CropCases,
+    members: FloatArray,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> FloatArray:
-    """Returns (cases, 5) in ``CROP_FEATURES`` order."""
+    """Returns (cases, 5) in ``CROP_FEATURES`` order. ``parameters``: the crop the runs use
+    (the standard one unless a cooperative's records calibrated another, docs/calibration.md)."""
     n = len(cases.season)
     out = np.full((n, len(CROP_FEATURES)), np.nan)
     if not n:
         return out
     management, management_sd = assimilate(
-        seasons, daily, cases, _calibrate(seasons, daily, cases, members)
+        seasons, daily, cases, _calibrate(seasons, daily, cases, members, parameters), parameters
     )
     out[:, 3], out[:, 4] = management, management_sd
     # One group per (season, issue day, management, members), read on every harvest day asked
@@ -152,9 +158,11 @@ def crop_features(
     harvest = np.minimum(cases.harvest, LAST_READ_DAY)
     reads, read_of_case = unique_rows(group_of_case, harvest)
     if not sets.keys:
-        yields, starch = _run(seasons, daily, groups, reads, members)
+        yields, starch = _run(seasons, daily, groups, reads, members, parameters=parameters)
     else:
-        yields, starch = _run_sets(seasons, daily, groups, reads, codes[:, 3], sets, members)
+        yields, starch = _run_sets(
+            seasons, daily, groups, reads, codes[:, 3], sets, members, parameters
+        )
     log_yield = np.log(np.maximum(yields[read_of_case], 0.01))
     out[:, 0] = np.exp(log_yield.mean(axis=1))
     out[:, 1] = log_yield.std(axis=1)
@@ -196,6 +204,7 @@ def _run_sets(
     group_set: IntArray,
     sets: _WeatherSets,
     members: FloatArray,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> tuple[FloatArray, FloatArray]:
     """``_run`` over several sets of members at once. Why not one run per set: a run is a
     parallel region whose start costs milliseconds on a busy machine, and a set is one farm.
@@ -225,6 +234,7 @@ def _run_sets(
             np.column_stack([local, reads[rows, 1]]),
             laid,
             (group_set[mine] - first) * members.shape[1],
+            parameters,
         )
     return yields, starch
 
@@ -283,7 +293,11 @@ def forecast_members(
 
 
 def _calibrate(
-    seasons: Sequence[FieldSeason], daily: DailyRows, cases: CropCases, members: FloatArray
+    seasons: Sequence[FieldSeason],
+    daily: DailyRows,
+    cases: CropCases,
+    members: FloatArray,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> FloatArray:
     """The management factor that makes the crop model reproduce each case's previous harvest
     on the previous season's own weather; NaN where the case has none."""
@@ -299,7 +313,7 @@ def _calibrate(
     )
     reads = np.column_stack([np.arange(len(groups)), np.repeat(pairs[:, 1], len(grid))])
     # The previous season is observed to its harvest: a member is read only past its data.
-    yields, _ = _run(seasons, daily, groups, reads, members[:1])
+    yields, _ = _run(seasons, daily, groups, reads, members[:1], parameters=parameters)
     curves = np.log(np.maximum(yields[:, 0], 0.01)).reshape(len(pairs), len(grid))
     estimates = np.array(
         [
@@ -312,7 +326,11 @@ def _calibrate(
 
 
 def assimilate(
-    seasons: Sequence[FieldSeason], daily: DailyRows, cases: CropCases, calibrated: FloatArray
+    seasons: Sequence[FieldSeason],
+    daily: DailyRows,
+    cases: CropCases,
+    calibrated: FloatArray,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> tuple[FloatArray, FloatArray]:
     """Posterior mean and standard deviation of each case's management factor, given the
     soil moisture its probes reported from ``MISFIT_START_DAY`` to the issue day.
@@ -341,7 +359,7 @@ def assimilate(
     log_prior = np.zeros((len(keys), len(grid)))
     prior = centre >= 0
     log_prior[prior] = -0.5 * ((grid - centre[prior, None]) / CALIBRATED_PRIOR_SD) ** 2
-    sse = _misfits(seasons, daily, keys[:, 0], keys[:, 1])
+    sse = _misfits(seasons, daily, keys[:, 0], keys[:, 1], parameters)
     log_post = log_prior - sse / (2 * PROBE_SD_PCT**2 * DECORRELATION_DAYS)
     weight = np.exp(log_post - log_post.max(axis=1, keepdims=True))
     weight /= weight.sum(axis=1, keepdims=True)
@@ -351,7 +369,11 @@ def assimilate(
 
 
 def _misfits(
-    seasons: Sequence[FieldSeason], daily: DailyRows, season: IntArray, age: IntArray
+    seasons: Sequence[FieldSeason],
+    daily: DailyRows,
+    season: IntArray,
+    age: IntArray,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> FloatArray:
     """(len(season), len(POSTERIOR_GRID)): the misfit (vol-%^2) of each (season, issue day)
     at every factor of the posterior grid, less its smallest, 0 where no probe reported in
@@ -386,6 +408,7 @@ def _misfits(
         reported,
         np.array(SOIL_COLUMNS, dtype=np.int64),
         MISFIT_START_DAY,
+        parameters,
     )
     # Each probe's mean difference taken out, sum of (d - mean d)^2: a probe reading a few
     # points high, or a soil registered as the wrong class, shifts the level, and fitting the
@@ -425,13 +448,14 @@ def _run(
     reads: IntArray,
     members: FloatArray,
     offset: IntArray | None = None,
+    parameters: CropParameters = STANDARD_CROP,
 ) -> tuple[FloatArray, FloatArray]:
     """``groups``: rows (season index, observed days, management); ``reads``: rows (group,
     day), sorted by group; ``offset``: days each group's members start later in ``members``
     (``_run_sets``). Returns (yield, starch) per read and member."""
     batch = _groups(seasons, daily, groups, reads, offset)
     columns = np.array(_WEATHER_COLUMNS, dtype=np.int64)
-    return cropmodel.simulate(batch, daily.filled, columns, members)
+    return cropmodel.simulate(batch, daily.filled, columns, members, parameters)
 
 
 def _groups(

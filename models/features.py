@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin  # type: ignore[import-untyped]
 from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
+from agronomy.crop import STANDARD_CROP, CropParameters
 from models import seasonstats
 from models.cropfeatures import (
     CROP_FEATURES,
@@ -76,7 +77,9 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     ``recent_days``), ``gdd_base_c`` (growing degree days base, cassava's 15 degC),
     ``dry_day_mm`` (a day under this much rain is dry), ``check_after_days`` (younger seasons
     are not checked: they have little to check), ``weather_members`` and ``weather_seed`` (the
-    weather-generator traces the crop model runs on after the issue day)."""
+    weather-generator traces the crop model runs on after the issue day), ``crop_parameters``
+    (the crop the runs use: the standard one, or what a cooperative's records calibrated,
+    ``models.calibration``; set on a fitted model with ``set_params``)."""
 
     def __init__(
         self,
@@ -88,6 +91,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         check_after_days: int = 14,
         weather_members: int = 6,
         weather_seed: int = 1,
+        crop_parameters: CropParameters | None = None,
     ) -> None:
         self.min_coverage = min_coverage
         self.min_recent_coverage = min_recent_coverage
@@ -97,6 +101,7 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.check_after_days = check_after_days
         self.weather_members = weather_members
         self.weather_seed = weather_seed
+        self.crop_parameters = crop_parameters
 
     def fit(self, cases: Sequence[Case], y: Any = None) -> SeasonFeatures:
         seasons = _unique_seasons(cases)
@@ -297,7 +302,11 @@ class SeasonFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             prev_age=np.array([-1 if a is None else a for a in prev_age], dtype=np.int64),
             forecasts=_forecasts(cases),
         )
-        return crop_features(batch.seasons, batch.daily_rows(), crop_cases, self.members_)
+        # A model saved before the parameter existed has no attribute: the standard crop.
+        parameters = getattr(self, "crop_parameters", None) or STANDARD_CROP
+        return crop_features(
+            batch.seasons, batch.daily_rows(), crop_cases, self.members_, parameters
+        )
 
     # ---- checks ---------------------------------------------------------------------------
 

@@ -377,3 +377,23 @@ def test_write_batches_never_split_a_series_and_keep_the_line_order() -> None:
     assert [len(batch) for batch in batches] == [8, 5]
     assert [line for batch in batches for line in batch] == lines
     assert list(whole_series_batches(lines[:4], size=2)) == [lines[:4]]  # too long: alone
+
+
+def test_a_calibrated_crop_changes_the_crop_features_and_the_standard_one_changes_nothing() -> None:
+    """A cooperative's records may calibrate the crop (models.calibration): the features'
+    crop runs use it; left unset, they are the standard crop's, bit for bit."""
+    from dataclasses import replace
+
+    from agronomy.crop import STANDARD_CROP
+
+    rain = [8.0 if day % 9 == 0 else 0.0 for day in range(200)]
+    season = _season(200, rain)
+    features = _fitted([season])
+    case = Case(season, 150, 300)
+    standard = features.transform([case])
+    features.set_params(crop_parameters=STANDARD_CROP)
+    assert np.array_equal(features.transform([case]), standard, equal_nan=True)
+    features.set_params(crop_parameters=replace(STANDARD_CROP, dmc_wet_drop=0.12))
+    changed = features.transform([case])
+    starch = NUMERIC_FEATURES.index("crop_starch_pct")
+    assert changed[0, starch] != pytest.approx(standard[0, starch], abs=0.01)
