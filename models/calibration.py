@@ -25,6 +25,7 @@ sensor history of those seasons. From them this module fits, without any I/O:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -509,7 +510,11 @@ def calibrate(
 ) -> Calibration:
     """Recalibration, crop fit, scores and coverage checks for one cooperative's ``records``
     (``harvested``: each record's harvest date, for the checks' "most recent")."""
-    hindcasts = hindcast(pipeline, records, history_of(records))
+    # The crop first: the forecasts it will serve run with it, so their errors are measured
+    # with it too.
+    crop = fit_crop(records)
+    served = with_crop(pipeline, crop)
+    hindcasts = hindcast(served, records, history_of(records))
     recalibration = Recalibration()
     if len(hindcasts.lead_days):
         recalibration.fit(hindcasts.predicted, hindcasts.truth, hindcasts.lead_days)
@@ -518,12 +523,31 @@ def calibrate(
         cooperative,
         model_version,
         recalibration,
-        fit_crop(records),
+        crop,
         len(records),
         scores(hindcasts, after),
         coverage_checks(hindcasts, after, harvested),
         dict(hindcasts.refused),
     )
+
+
+def with_crop(pipeline: Pipeline, crop: CropFit) -> Pipeline:
+    """``pipeline`` as it serves a cooperative whose records fitted ``crop``: a copy whose crop
+    runs use it, or ``pipeline`` itself where the fit left the standard crop."""
+    if crop.factor == 1.0:
+        return pipeline
+    served = copy.deepcopy(pipeline)
+    served.set_params(features__crop_parameters=crop.parameters())
+    return served
+
+
+def crop_from_json(payload: Mapping[str, Any]) -> CropParameters | None:
+    """The stored crop fit (``Calibration.to_json()["crop"]``) as the crop to serve, or None
+    where it left the standard crop (or none was stored)."""
+    factor = payload.get("factor", 1.0)
+    if not payload or factor == 1.0:
+        return None
+    return replace(STANDARD_CROP, dmc_wet_drop=float(payload["dmc_wet_drop"]))
 
 
 def recalibration_from_json(payload: Mapping[str, Any]) -> Recalibration:

@@ -13,6 +13,7 @@ coordinates, or whose forecast cannot be had, is forecast without one, never lef
 
 from __future__ import annotations
 
+import copy
 import csv
 import itertools
 import logging
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
+from agronomy.crop import CropParameters
 from agronomy.units import RAI_PER_HA
 from isanfarm import storage
 from isanfarm.contract import ID_PATTERN
@@ -117,6 +119,8 @@ class ForecastReport:
     harvests: int = 0
     #: Fields whose forecasts their cooperative's stored recalibration corrected.
     recalibrated: int = 0
+    #: Fields whose crop runs used the crop their cooperative's records calibrated.
+    crop_calibrated: int = 0
     points: int = 0
     animals: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -538,12 +542,14 @@ def run(
     today: date | None = None,
     recalibrations: Mapping[str, Recalibration] | None = None,
     feed: FarmFeed | None = None,
+    crops: Mapping[str, CropParameters] | None = None,
 ) -> ForecastReport:
     """Read the registry and InfluxDB, forecast, write. ``sessions``: a SQLAlchemy sessionmaker
     of the registry; ``harvests``: the cooperative's harvest records (``load_harvests``),
     written as the actuals and used as each field's previous season; ``recalibrations``:
     cooperative id -> its stored recalibration for this model (``isanfarm calibrate``);
-    ``feed``: where each farm's weather forecast is fetched (``farm_forecasts``)."""
+    ``feed``: where each farm's weather forecast is fetched (``farm_forecasts``); ``crops``:
+    cooperative id -> the crop its records calibrated (its fields' crop runs use it)."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     issued = today or store.local_day(int(now.timestamp() * 1000))
@@ -564,20 +570,24 @@ def run(
         trimmed = {f.field_id: daily[f.field_id][(f.planted - first).days :] for f in fields}
         previous = _previous_daily(influx, history, owners)
         weather = farm_forecasts(feed, fields, issued, report) if feed is not None else {}
-        lines += cassava_lines(
-            pipeline,
-            model_version,
-            fields,
-            trimmed,
-            issued,
-            price,
-            calendar,
-            history,
-            report,
-            previous,
-            recalibrations,
-            weather,
-        )
+        for served, members in _by_crop(pipeline, fields, crops or {}):
+            forecast_before = report.fields
+            lines += cassava_lines(
+                served,
+                model_version,
+                members,
+                trimmed,
+                issued,
+                price,
+                calendar,
+                history,
+                report,
+                previous,
+                recalibrations,
+                weather,
+            )
+            if served is not pipeline:
+                report.crop_calibrated += report.fields - forecast_before
     if herds:
         herd_owners = {h.herd_id: h.farm_id for h in herds}
         since = now - timedelta(days=CATTLE_LOOKBACK_DAYS)
@@ -588,6 +598,23 @@ def run(
     write_whole(influx, lines)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _by_crop(
+    pipeline: Pipeline, fields: Sequence[FieldInfo], crops: Mapping[str, CropParameters]
+) -> list[tuple[Pipeline, list[FieldInfo]]]:
+    """The fields in batches that share a crop: those of cooperatives without a calibrated
+    crop with ``pipeline`` as it is, each calibrated cooperative's with a copy whose crop runs
+    use its crop (one crop-model batch per crop)."""
+    standard = [f for f in fields if f.cooperative_id not in crops]
+    batches = [(pipeline, standard)] if standard else []
+    for cooperative_id, crop in sorted(crops.items()):
+        mine = [f for f in fields if f.cooperative_id == cooperative_id]
+        if mine:
+            served = copy.deepcopy(pipeline)
+            served.set_params(features__crop_parameters=crop)
+            batches.append((served, mine))
+    return batches
 
 
 def farm_locations(fields: Sequence[FieldInfo]) -> dict[str, tuple[float, float] | None]:

@@ -16,6 +16,7 @@ from models.modelstore import CalibrationMismatchError, Loaded, ModelStore
 from models.settings import ModelSettings
 
 if TYPE_CHECKING:
+    from agronomy.crop import CropParameters
     from models.calibration import Calibration
     from models.forecast import RecordedSeasons
     from models.recalibration import Recalibration
@@ -93,7 +94,9 @@ def forecast(
 
     loaded = _served(settings, version)
     records = job.load_harvests(harvests)
-    recalibrations, notes = stored_recalibrations(ModelStore(settings.model_dir), loaded.version)
+    recalibrations, crops, notes = stored_calibrations(
+        ModelStore(settings.model_dir), loaded.version
+    )
     engine = make_engine(settings.database_url)
     influx = InfluxV1(settings.influx)
     feed = weather_feed(settings)
@@ -111,6 +114,7 @@ def forecast(
             today,
             recalibrations,
             feed,
+            crops,
         )
         report.notes = notes
         if records:
@@ -137,9 +141,18 @@ def stored_recalibrations(
 ) -> tuple[dict[str, Recalibration], list[str]]:
     """Cooperative id -> its stored recalibration fitted on model ``version``; and one note
     per cooperative whose calibration was fitted on another version (not applied)."""
-    from models.calibration import recalibration_from_json
+    recalibrations, _, notes = stored_calibrations(registry, version)
+    return recalibrations, notes
 
-    out, notes = {}, []
+
+def stored_calibrations(
+    registry: ModelStore, version: str
+) -> tuple[dict[str, Recalibration], dict[str, CropParameters], list[str]]:
+    """``stored_recalibrations``, and cooperative id -> the crop its records calibrated, where
+    the fit moved it from the standard one."""
+    from models.calibration import crop_from_json, recalibration_from_json
+
+    out, crops, notes = {}, {}, []
     for cooperative in registry.calibrated_cooperatives():
         try:
             stored = registry.calibration(cooperative, version)
@@ -148,7 +161,10 @@ def stored_recalibrations(
             continue
         if stored is not None:
             out[cooperative] = recalibration_from_json(stored["recalibration"])
-    return out, notes
+            crop = crop_from_json(stored.get("crop", {}))
+            if crop is not None:
+                crops[cooperative] = crop
+    return out, crops, notes
 
 
 def _check_coverage(

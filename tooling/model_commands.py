@@ -193,8 +193,9 @@ def _forecast_once(args: argparse.Namespace) -> int:
         )
     print(
         f"forecast {report.fields} fields ({report.points} points; {report.calibrated} "
-        f"calibrated from their last season; {report.recalibrated} recalibrated for their "
-        f"cooperative) and {report.animals} animals in "
+        f"calibrated from their last season; {report.recalibrated} recalibrated and "
+        f"{report.crop_calibrated} run with the crop calibrated for their cooperative) and "
+        f"{report.animals} animals in "
         f"{report.seconds:.1f} s; skipped {len(report.skipped)}; {report.harvests} harvest "
         "records written as actuals",
         flush=True,

@@ -154,7 +154,7 @@ def test_calibrate_stores_a_calibration_that_closes_the_alert_and_the_forecast_a
 
     after = jobs.forecast(settings)
 
-    assert (after.fields, after.recalibrated) == (1, 1), after.skipped
+    assert (after.fields, after.recalibrated, after.crop_calibrated) == (1, 1, 1), after.skipped
     recalibrated = _starch_interval(influx)
     assert recalibrated[1] - recalibrated[0] > raw_interval[1] - raw_interval[0]
 
