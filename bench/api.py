@@ -61,6 +61,7 @@ from isanfarm import storage
 from isanfarm.influx import InfluxV1
 from isanfarm.processes import stop_process
 from isanfarm.settings import InfluxSettings
+from models.store import best_candidate
 from registry import models
 from registry.db import make_engine, migrate, session_factory
 from registry.keys import create_key
@@ -155,16 +156,22 @@ def forecast_lines(today: date) -> list[str]:
         farm_id = field_id.rsplit("-", 1)[0]
         for age in range(ISSUES - 1, -1, -1):
             issued = today - timedelta(days=age)
+            rows = []
             for week in range(CANDIDATES):
                 harvest = today + timedelta(days=60 + 7 * week)
                 yield_t_ha = round(rng.uniform(25.0, 35.0), 2)
                 starch = round(rng.uniform(23.0, 28.0), 2)
                 tonnes = round(yield_t_ha * 4, 2)
+                rows.append((harvest, yield_t_ha, starch, tonnes, round(tonnes * starch * 200)))
+            # Marked as the forecast job marks it (models.store.best_candidate).
+            best = best_candidate([row[-1] for row in rows])
+            for week, (harvest, yield_t_ha, starch, tonnes, revenue) in enumerate(rows):
                 lines.append(
                     f"{storage.CASSAVA_FORECAST},farm={farm_id},field={field_id},"
                     f"issued={issued},model_version=bench-1,variety=KU50 "
-                    f"area_ha=4,horizon_days={(harvest - issued).days}i,"
-                    f"issued_at_ms={issued_at_ms(issued)}i,revenue_thb={tonnes * starch * 200:.0f},"
+                    f"area_ha=4,{storage.BEST_HARVEST}={str(week == best).lower()},"
+                    f"horizon_days={(harvest - issued).days}i,"
+                    f"issued_at_ms={issued_at_ms(issued)}i,revenue_thb={revenue},"
                     f"starch_pct={starch},starch_pct_p10={starch - 1},starch_pct_p90={starch + 1},"
                     f"tonnes={tonnes},yield_t_ha={yield_t_ha},yield_t_ha_p10={yield_t_ha - 4},"
                     f"yield_t_ha_p90={yield_t_ha + 4} {local_midnight_ms(harvest)}"
