@@ -16,6 +16,7 @@ from edge.accelerated_clock import AcceleratedClock
 from edge.config import MqttConfig
 from isanfarm import contract
 from isanfarm.influx import InfluxV1, series_rows
+from tests.paths import ROOT as ROOT  # re-exported: the integration tests take it from here
 from tooling.simulate import FarmLayout, SimulatedFleet, device_configs
 
 
@@ -31,9 +32,6 @@ def count_points(influx: InfluxV1, measurement: str, field: str) -> int:
     results = influx.query(f'SELECT count("{field}") FROM "{measurement}"')
     series = results[0].get("series")
     return int(series[0]["values"][0][1]) if series else 0
-
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Observer:

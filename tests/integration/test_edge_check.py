@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.unit.test_edge_config import GOOD, write
+from tests.integration.test_edge_config import GOOD, write
 
 
 def _edge_check(config: Path) -> subprocess.CompletedProcess[str]:

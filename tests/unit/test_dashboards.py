@@ -26,7 +26,7 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from dashboards import alerts, build, influxql
 from dashboards.panels import TimeRange, panel_queries
-from tests.helpers import ROOT
+from tests.paths import ROOT
 
 GRAFANA = ROOT / "grafana"
 DASHBOARDS = build.load_dashboards(GRAFANA)

@@ -18,7 +18,7 @@ from dashboards.cooperatives import (
     with_cooperatives,
 )
 from isanfarm.contract import ContractError
-from tests.helpers import ROOT
+from tests.paths import ROOT
 
 KORAT = CooperativeFarms("สหกรณ์การเกษตรโนนสูง, Korat", ("korat-002", "korat-001"))
 SURIN = CooperativeFarms("Surin Wagyu : beef", ("surin-001",))

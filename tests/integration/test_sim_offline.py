@@ -76,7 +76,6 @@ def test_a_bad_scenario_names_the_option_and_the_fix(tmp_path: Path) -> None:
         scenario.load(path)
 
 
-@pytest.mark.io_pending_move("matplotlib starts fc-list where its font cache is missing")
 def test_plot_writes_a_field_season_and_a_herd_png(tmp_path: Path) -> None:
     code = cli.main(["simulate", "plot", "--out", str(tmp_path), "--days", "200"])
     assert code == 0
