@@ -194,20 +194,14 @@ def _calibrated(pipeline: Any, records: list[Any], world: str) -> Any:
     """The model as a cooperative serves it after `isanfarm calibrate` on ``records``: its crop
     runs with the root dry-matter response those records fit (models.calibration.fit_crop).
     The bench's "raw" lines are this model before the recalibration of its intervals."""
-    import copy
-
-    from models.calibration import fit_crop
+    from models.calibration import fit_crop, with_crop
 
     fit = fit_crop(records)
     print(
         f"{world} crop calibration: {fit.records} records, dmc_wet_drop x{fit.factor:.2f}, "
         f"starch RMSE {fit.misfit_before:.2f} -> {fit.misfit_after:.2f}"
     )
-    if fit.factor == 1.0:
-        return pipeline
-    served = copy.deepcopy(pipeline)
-    served.set_params(features__crop_parameters=fit.parameters())
-    return served
+    return with_crop(pipeline, fit)
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
