@@ -69,10 +69,21 @@ def test_300_devices_on_one_thread_connect_and_have_their_telemetry_acknowledged
     load.start()
     try:
         assert threading.active_count() == threads_before + 1, "one network thread, no more"
-        wait_for(lambda: load.connected == DEVICES, "every device to connect", timeout_s=10)
+        # Generous deadlines: this checks that every device connects and is acknowledged on
+        # one thread, not how fast (bench/simulate.py measures that); CI's two cores also carry
+        # the broker and the rest of the suite's servers.
+        wait_for(lambda: load.connected == DEVICES, "every device to connect", timeout_s=60)
         clock.release()
-        wait_for(lambda: all(d.acknowledged >= 3 for d in load.devices), "3 acks per device")
-        wait_for(lambda: len(observer.per_device) == DEVICES, "the observer to see every device")
+        wait_for(
+            lambda: all(d.acknowledged >= 3 for d in load.devices),
+            "3 acks per device",
+            timeout_s=60,
+        )
+        wait_for(
+            lambda: len(observer.per_device) == DEVICES,
+            "the observer to see every device",
+            timeout_s=60,
+        )
     finally:
         load.stop()
         observer.close()
