@@ -141,6 +141,7 @@ def run_simulated_farm(
         wait_for(
             lambda: all(a.stats.taken >= readings for a in fleet.agents),
             what="the simulated devices to take their readings",
+            timeout_s=60,
         )
     finally:
         fleet.stop()
