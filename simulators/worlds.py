@@ -21,6 +21,7 @@ crop, a soil and a sensor change, as the outside review did.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from agronomy.crop import STANDARD_CROP
 from agronomy.soil import SOILS, SoilType
 from models.daily import RAIN, SOIL_COLUMNS, FloatArray
 from models.seasons import HarvestedSeason
@@ -106,9 +108,7 @@ def crop_options(world: World) -> dict[str, Any]:
     """Keywords for ``agronomy.field.run_season`` that give the field the world's crop."""
     if not world.crop:
         return {}
-    from agronomy.crop import CropParameters
-
-    base = CropParameters()
+    base = STANDARD_CROP
     unknown = sorted(set(world.crop) - {f.name for f in fields(base)})
     if unknown:
         raise ValueError(f"world {world.name!r}: no crop parameter named {', '.join(unknown)}")
@@ -172,4 +172,6 @@ def record_error(world: World, seed: str) -> float:
 
 
 def _seed(text: str) -> int:
-    return int.from_bytes(text.encode(), "little") % (2**63) if text else 0
+    """A seed from the whole of ``text`` (world, field and season): every field season draws
+    its own sensor errors."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")

@@ -119,3 +119,12 @@ def test_a_noisy_record_is_not_the_truth() -> None:
     recorded = replace(truth, record_factor=1.1)
     assert recorded.recorded(300) == pytest.approx((27.5, 26.0))
     assert recorded.yield_t_ha[300] == 25.0
+
+
+def test_every_field_season_draws_its_own_sensor_errors() -> None:
+    world = World("noisy", probe_noise_pct=2.0, dead_weeks=1)
+    values = _values()
+    first = observe(world, values, "noisy/sim-00001/0")
+    assert np.array_equal(first, observe(world, values, "noisy/sim-00001/0"), equal_nan=True)
+    for other in ("noisy/sim-00002/0", "noisy/sim-00001/1"):
+        assert not np.array_equal(first, observe(world, values, other), equal_nan=True)
