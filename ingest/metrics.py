@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from ingest.worker import IngestStats
+    from ingest.stats import IngestStats
 
 PREFIX = "isanfarm_ingest"
 

@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -35,6 +35,7 @@ from ingest.metrics import IngestMetrics
 from ingest.points import Reject, quarantine_line, reject_line, status_line, telemetry_line
 from ingest.rollups import RollupPlanner, recompute_pending
 from ingest.settings import IngestSettings
+from ingest.stats import IngestStats
 from isanfarm import contract
 from isanfarm.influx import InfluxError, InfluxV1
 
@@ -47,16 +48,6 @@ INGEST_FAILED = "ingest_failed"
 STATUS_SUFFIX = f"/{contract.STATUS}"
 #: The consuming thread looks at ``stop`` at least this often.
 STEP_S = 0.25
-
-
-@dataclass(slots=True)
-class IngestStats:
-    received: int = 0
-    stored: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    quarantined: Counter[str] = field(default_factory=Counter)
-    write_retries: int = 0
-    connected: bool = False
 
 
 @dataclass(slots=True)
