@@ -24,6 +24,7 @@ PACKAGES = (
     "simulators",
     "api",
     "dashboards",
+    "notify",
     "tooling",
 )
 RAI = "rai per hectare"

@@ -1,0 +1,1 @@
+"""Alerts to farmers' phones: subscriptions, Thai messages, a durable outbox to LINE and e-mail."""
