@@ -32,3 +32,6 @@ class Notification:
     critical: bool
     cooperative_id: str
     farm_id: str | None = None
+    #: Hold until this time (epoch seconds): a warning raised in the recipient's quiet hours
+    #: waits for their end. None: send now.
+    not_before: float | None = None
