@@ -2,7 +2,8 @@
 
 The wire contract (isanfarm.contract) says what devices send; this module says where it ends up
 and where forecasts go, so the writer and every reader use the same names. Standard library
-only. docs/storage.md describes every measurement's tags and fields.
+only. Each measurement's tags and fields are described here, next to its name, and nowhere
+else.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ import math
 import random
 from dataclasses import dataclass
 
+from agronomy.thi import THI_ALERT as THI_ALERT  # re-exported: the seed's import of it
 from agronomy.thi import thi as thi  # re-exported: the barn simulator's import of it
 
-THI_ALERT = 75.0
 #: Share of gain lost per THI unit above the alert threshold, hour by hour (modelling choice:
 #: 5% per unit, so a day whose afternoon peaks at THI 80, in the LWSI "danger" band, loses
 #: about a tenth of its gain, and one peaking at 85, "emergency", about a quarter; the
