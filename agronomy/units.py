@@ -29,6 +29,8 @@ THAI_UTC_OFFSET = timedelta(hours=THAI_UTC_OFFSET_HOURS)
 THAI_UTC_OFFSET_MS = THAI_UTC_OFFSET_HOURS * HOUR_MS
 #: For ``datetime``: Thai wall-clock time of an instant.
 THAI_TIMEZONE = timezone(THAI_UTC_OFFSET, "ICT")
+#: The same zone by its IANA name, for the services that take a name (Grafana, Open-Meteo).
+THAI_TIMEZONE_NAME = "Asia/Bangkok"
 
 
 def thai_day(ts_ms: int) -> int:

@@ -13,7 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from agronomy.units import RAI_PER_HA
+from agronomy.units import RAI_PER_HA, THAI_TIMEZONE_NAME
 from dashboards.common import (
     BEST_HARVEST,
     BY_INTERVAL,
@@ -95,7 +95,7 @@ def dashboard() -> Dashboard:
         .uid(UID)
         .tags(["isanfarm", "cassava"])
         .time("now-30d", "now+300d")
-        .timezone("Asia/Bangkok")
+        .timezone(THAI_TIMEZONE_NAME)
         .refresh("5m")
         .readonly()
         .description(

@@ -12,6 +12,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from agronomy.thi import THI_ALERT, THI_DANGER, THI_EMERGENCY, thi_formula
+from agronomy.units import THAI_TIMEZONE_NAME
 from dashboards.common import (
     BY_INTERVAL,
     DAILY,
@@ -55,7 +56,7 @@ def dashboard() -> Dashboard:
         .uid(UID)
         .tags(["isanfarm", "cattle"])
         .time("now-7d", "now")
-        .timezone("Asia/Bangkok")
+        .timezone(THAI_TIMEZONE_NAME)
         .refresh("5m")
         .readonly()
         .description("Heat stress, water and weights for one Wagyu barn.")

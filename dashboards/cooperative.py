@@ -17,7 +17,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from agronomy.thi import THI_ALERT, THI_DANGER, THI_EMERGENCY
-from agronomy.units import RAI_PER_HA
+from agronomy.units import RAI_PER_HA, THAI_TIMEZONE_NAME
 from dashboards.common import (
     BARN_READINGS,
     BEST_HARVEST,
@@ -90,7 +90,7 @@ def dashboard() -> Dashboard:
         .uid(UID)
         .tags(["isanfarm", "cooperative"])
         .time("now-7d", "now+365d")
-        .timezone("Asia/Bangkok")
+        .timezone(THAI_TIMEZONE_NAME)
         .refresh("15m")
         .readonly()
         .description("Deliveries, harvest dates and alerts across the cooperative's farms.")

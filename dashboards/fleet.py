@@ -15,6 +15,7 @@ from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.builders import statetimeline
 from grafana_foundation_sdk.models.dashboard import Dashboard, ValueMap, ValueMappingResult
 
+from agronomy.units import THAI_TIMEZONE_NAME
 from dashboards.common import (
     DEVICE,
     FARM,
@@ -75,7 +76,7 @@ def dashboard() -> Dashboard:
         .uid(UID)
         .tags(["isanfarm", "fleet"])
         .time("now-24h", "now")
-        .timezone("Asia/Bangkok")
+        .timezone(THAI_TIMEZONE_NAME)
         .refresh("1m")
         .readonly()
         .description("Device health, last seen, battery, backlog, clocks and ingest rejects.")

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from agronomy.units import THAI_TIMEZONE_NAME
 from models.daily import FloatArray
 from models.errors import ModelError
 
@@ -45,7 +46,7 @@ from models.errors import ModelError
 FORECAST_COLUMNS = ("rain_mm", "tmean_c", "radiation_mj")
 OPEN_METEO_URL = "https://api.open-meteo.com"
 #: Thai local days: daily sums run midnight to midnight in Asia/Bangkok (UTC+7).
-TIMEZONE = "Asia/Bangkok"
+TIMEZONE = THAI_TIMEZONE_NAME
 #: Open-Meteo's longest forecast.
 MAX_FORECAST_DAYS = 16
 #: The daily variables asked for, and the unit each must come in (``daily_units``).

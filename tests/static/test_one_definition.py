@@ -89,7 +89,7 @@ def _literal(node: ast.Constant) -> Iterator[tuple[str, int]]:
     if isinstance(value, int) and not isinstance(value, bool) and value == _OFFSET_MS:
         yield OFFSET, node.lineno
     if isinstance(value, str):
-        if _OFFSET_TEXT.search(value):
+        if _OFFSET_TEXT.search(value) or value == "Asia/Bangkok":
             yield OFFSET, node.lineno
         if "14.4" in value and "46.4" in value:
             yield THI, node.lineno
