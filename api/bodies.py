@@ -1,7 +1,9 @@
 """What a request body may be: JSON (415 otherwise) and at most ``max_body_bytes`` (413).
 
-Both are answered before the body is read: a client learns at once what to send instead, and a
-10 MB upload costs the server nothing but the headers."""
+A declared ``Content-Length`` over the limit is refused before the body is read, and a body
+sent without one (chunked) as soon as its count passes the limit: a 10 MB upload costs the
+server little more than its headers. The media type is checked before the body is validated,
+so a form or a text gets a 415 naming what to send, not a 422 about its fields."""
 
 from __future__ import annotations
 
@@ -52,9 +54,8 @@ class BodyLimit:
 
 
 def json_body_only(request: Request) -> None:
-    """A dependency of every operation: one that takes a body answers a body of another media
-    type (text, a form, none declared) with a 415 naming the one it takes, rather than with a
-    422 about the body's fields. It runs before the body is validated."""
+    """A dependency of every operation (the app's): one that takes a body answers a body of
+    another media type (text, a form, none declared) with a 415 naming the one it takes."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or route.body_field is None:
         return

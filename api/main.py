@@ -143,8 +143,8 @@ async def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     response.headers.update(exc.headers or {})
     if exc.status_code == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if exc.status_code == 405:
-        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        response.headers["Allow"] = ", ".join(allowed)  # else the raiser's (static files)
     return response
 
 

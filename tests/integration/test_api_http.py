@@ -63,6 +63,7 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
         ("PUT", "/v1/farms/coop-a-farm1", {"GET"}),
         ("GET", "/v1/alerts/1/acknowledge", {"POST"}),
         ("POST", "/health", {"GET"}),
+        ("POST", "/static/swagger/swagger-ui.css", {"GET"}),
     ],
 )
 def test_a_405_lists_the_methods_the_path_allows(
