@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import swagger_ui_bundle
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -15,8 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 import isanfarm
+from api.bodies import BodyLimit, json_body_only, too_large
 from api.cache import TimedCache
 from api.openapi import document_problems
 from api.routes import alerts, devices, forecasts, health, registry, telemetry
@@ -33,6 +36,8 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
     422: "Invalid request",
 }
 
@@ -62,9 +67,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         description=(
             "Forecasts, fields, herds, devices and alerts for Isan farming cooperatives. "
             "Send an API key as `Authorization: Bearer isf_...`; a cooperative's key sees "
-            "only its own members."
+            "only its own members. Errors are problem documents (RFC 9457). Bodies are JSON "
+            "(415 otherwise) of at most `ISANFARM_MAX_BODY_BYTES` (413); a method a path does not "
+            "take is a 405 whose `Allow` lists those it does. Times are ISO 8601, in UTC."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(json_body_only)],
         docs_url=None,  # served below from a package, so /docs works without internet
         redoc_url=None,
     )
@@ -73,10 +81,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.forecast_cache = TimedCache(settings.forecast_cache_s)
-    for module in (health, registry, devices, telemetry, forecasts, alerts):
-        app.include_router(module.router)
+    routers = [m.router for m in (health, registry, devices, telemetry, forecasts, alerts)]
+    for router in routers:
+        app.include_router(router)
     _serve_docs(app)
+    #: Every route with its full path, for the ``Allow`` of a 405.
+    app.state.routes = [*app.router.routes, *(route for r in routers for route in r.routes)]
     document_problems(app)
+    app.add_middleware(
+        BodyLimit, max_body_bytes=settings.max_body_bytes, refuse=_refuse(settings.max_body_bytes)
+    )
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(InfluxError, _database_problem)
@@ -97,6 +111,8 @@ def _serve_docs(app: FastAPI) -> None:
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            # Swagger UI would otherwise send the spec's URL to an outside validator service.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
 
@@ -107,21 +123,53 @@ def _problem(status: int, title: str, detail: str, field: str | None = None) -> 
     )
 
 
+def _refuse(limit: int) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The 413 of a body declared too large, answered before the app sees the request."""
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await _http_problem(Request(scope), too_large(limit))
+        await response(scope, receive, send)
+
+    return refuse
+
+
 async def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return _unparsable()  # FastAPI's words for a body that is not UTF-8, say
     detail = str(exc.detail)
     field = detail.split(":", 1)[0] if exc.status_code == 422 and ":" in detail else None
     response = _problem(exc.status_code, TITLES.get(exc.status_code, "Error"), detail, field)
+    response.headers.update(exc.headers or {})
     if exc.status_code == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        response.headers["Allow"] = ", ".join(allowed)  # else the raiser's (static files)
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path takes (RFC 9110 asks ``Allow`` on a 405), not
+    only the first route's: ``GET /v1/farms`` and ``POST /v1/farms`` are two routes."""
+    path = request.url.path
+    allowed: set[str] = set()
+    for route in request.app.state.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            allowed |= route.methods
+    return sorted(allowed)
 
 
 async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
+    if first["type"] == "json_invalid":  # as any other body that does not parse: a 400
+        return _unparsable()
     field = ".".join(str(part) for part in first["loc"])
     return _problem(422, "Invalid request", f"{field}: {first['msg']}", field)
+
+
+def _unparsable() -> JSONResponse:
+    return _problem(400, "Bad request", "body: the body is not valid JSON (UTF-8)", "body")
 
 
 async def _database_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -270,3 +270,21 @@ class Alert(BaseModel):
 
 class CreatedKey(BaseModel):
     key: str = Field(description="shown once; store it now")
+
+
+# ---- /health without a key (issue 17): whether each dependency answers, never where it is ----
+
+
+class Reachable(BaseModel):
+    reachable: bool = Field(examples=[True])
+
+
+class Liveness(BaseModel):
+    """What anyone may learn: up or not, and which dependency is away; no addresses."""
+
+    status: str = Field(
+        description="'ok' when every dependency is reachable, else 'degraded'", examples=["ok"]
+    )
+    broker: Reachable
+    database: Reachable
+    registry: Reachable

@@ -31,6 +31,9 @@ class ApiSettings(BaseSettings):
     forecast_cache_s: float = Field(60.0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: The largest request body accepted, in bytes; a larger one is refused with a 413 before
+    #: it is read. The biggest body the API takes (a farm or a field) is well under 1 kB.
+    max_body_bytes: int = Field(65_536, ge=1)
     #: How long /health waits for the broker to accept a TCP connection.
     probe_timeout_s: float = Field(2.0, gt=0)
     #: A device not heard from for this long is offline.

@@ -1,32 +1,71 @@
-"""Is the platform reachable? For load balancers, the demo and an operator at a terminal."""
+"""Is the platform reachable? In two levels: ``/health`` for anyone (load balancers, the demo,
+an operator at a terminal) says whether each dependency answers but never where it is, since
+registry user, host and database, the SQLite path and the InfluxDB and broker addresses help
+only an attacker; ``/health/dependencies`` adds the addresses, for an operator key."""
 
 from __future__ import annotations
 
 import socket
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import InfluxDep, SettingsDep
-from api.schemas import Health, ServiceHealth
+from api.deps import InfluxDep, PrincipalDep, SettingsDep
+from api.schemas import Health, Liveness, Problem, Reachable, ServiceHealth
+from api.settings import ApiSettings
+from isanfarm.influx import InfluxV1
 
 router = APIRouter(tags=["health"])
+DEGRADED = "a dependency is unreachable: the same shape, `status` 'degraded'"
 
 
 @router.get(
     "/health",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "a dependency is unreachable"}},
+    response_model=Liveness,
+    responses={503: {"model": Liveness, "description": DEGRADED}},
 )
 def health(
     settings: SettingsDep, influx: InfluxDep, request: Request, response: Response
+) -> Liveness:
+    """No key needed; says which dependency is away, not where it is."""
+    report = _probe(settings, influx, request, response)
+    return Liveness(
+        status=report.status,
+        broker=Reachable(reachable=report.broker.reachable),
+        database=Reachable(reachable=report.database.reachable),
+        registry=Reachable(reachable=report.registry.reachable),
+    )
+
+
+@router.get(
+    "/health/dependencies",
+    response_model=Health,
+    responses={
+        403: {"model": Problem, "description": "a cooperative's key: this needs an operator key"},
+        503: {
+            "model": Health,
+            "description": f"{DEGRADED}; a problem document when the registry cannot check the key",
+        },
+    },
+)
+def dependencies(
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    influx: InfluxDep,
+    request: Request,
+    response: Response,
 ) -> Health:
-    """No key needed: for load balancers, the demo and an operator at a terminal."""
-    broker_address = f"{settings.mqtt.host}:{settings.mqtt.port}"
+    """Each dependency with its address (passwords hidden), for an operator key."""
+    if not principal.is_operator:
+        raise HTTPException(403, "the dependency report needs an operator key")
+    return _probe(settings, influx, request, response)
+
+
+def _probe(settings: ApiSettings, influx: InfluxV1, request: Request, response: Response) -> Health:
     broker = ServiceHealth(
         reachable=_accepts_tcp(settings.mqtt.host, settings.mqtt.port, settings.probe_timeout_s),
-        address=broker_address,
+        address=f"{settings.mqtt.host}:{settings.mqtt.port}",
     )
     database = ServiceHealth(reachable=influx.ping(), address=settings.influx.url)
     registry = ServiceHealth(

@@ -510,9 +510,13 @@ def _iso(ms: int) -> str:
 @pytest.mark.parametrize(
     ("method", "path", "field"),
     [
-        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?end=0001-01-01T00:00:00", "end"),
-        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?end=0001-01-01T00:00:00%2B01:00", "end"),
-        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?start=1600-01-01T00:00:00Z", "start"),
+        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?end=0001-01-01T00:00:00", "query.end"),
+        (
+            "GET",
+            "/v1/fields/coop-a-farm1-f1/telemetry?end=0001-01-01T00:00:00%2B01:00",
+            "query.end",
+        ),
+        ("GET", "/v1/fields/coop-a-farm1-f1/telemetry?start=1600-01-01T00:00:00Z", "query.start"),
         ("GET", "/v1/alerts?kind=%00", "query.kind"),
         ("GET", "/v1/fields?variety=KU%0050", "query.variety"),
         ("POST", "/v1/alerts/999999999999/acknowledge", "path.alert_id"),
