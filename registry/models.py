@@ -85,7 +85,8 @@ class Device(Base):
 
 
 class ApiKey(Base):
-    """Only a hash of the secret is stored; ``prefix`` finds the row without scanning."""
+    """Only a hash of the secret is stored; ``prefix`` finds the row without scanning. A key
+    works until it is revoked or its ``expires_at`` passes (``registry.keys``)."""
 
     __tablename__ = "api_keys"
 
@@ -98,6 +99,10 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: None: never expires. Set at creation, or to the end of the grace period of a rotation.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Recorded at most once a minute per key (``registry.keys.USE_RECORDED_EVERY``).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 #: Alert kinds (``api.alerts``): the names the API lists and filters them by.
