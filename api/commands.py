@@ -171,8 +171,7 @@ def _when(value: datetime | None) -> str:
     """A registry time, in UTC to the minute, or '-'."""
     if value is None:
         return "-"
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _registry_revoke_key(args: argparse.Namespace) -> int:

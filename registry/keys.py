@@ -142,7 +142,7 @@ def authenticate(session: Session, presented: str, now: datetime | None = None) 
 def use_to_record(principal: Principal, now: datetime | None = None) -> bool:
     """Whether this use of the key should be written (the last recorded is old or none)."""
     last = principal.last_used_at
-    return last is None or (now or _now()) - _aware(last) >= USE_RECORDED_EVERY
+    return last is None or (now or _now()) - last >= USE_RECORDED_EVERY
 
 
 def record_use(session: Session, prefix: str, now: datetime | None = None) -> None:
@@ -164,7 +164,7 @@ def key_state(row: ApiKey, now: datetime | None = None) -> KeyState:
     """``active``, ``revoked`` or ``expired``."""
     if row.revoked_at is not None:
         return "revoked"
-    if row.expires_at is not None and _aware(row.expires_at) <= (now or _now()):
+    if row.expires_at is not None and row.expires_at <= (now or _now()):
         return "expired"
     return "active"
 
@@ -215,10 +215,10 @@ def rotate_key(
     if state != "active":
         raise KeyLifecycleError(f"key {old.prefix} is {state}: create a new key instead")
     if expires_at is None and old.expires_at is not None:
-        expires_at = now + (_aware(old.expires_at) - _aware(old.created_at))
+        expires_at = now + (old.expires_at - old.created_at)
     key, new = _new_key(session, old.cooperative_id, old.role, old.label, expires_at, now)
     end_of_grace = now + grace
-    if old.expires_at is None or _aware(old.expires_at) > end_of_grace:
+    if old.expires_at is None or old.expires_at > end_of_grace:
         old.expires_at = end_of_grace
     return key, new, old
 
@@ -247,13 +247,8 @@ def parse_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    """Registry times are UTC; a database that drops the offset (SQLite) gives them naive."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _iso(value: datetime | None) -> str:
-    return "?" if value is None else _aware(value).astimezone(UTC).isoformat()
+    return "?" if value is None else value.isoformat()
 
 
 def _now() -> datetime:

@@ -157,7 +157,7 @@ def test_the_operators_key_endpoints(client: TestClient) -> None:
     )
     assert created.status_code == 201, created.text
     key, info = created.json()["key"], created.json()["info"]
-    assert info["expires_at"].startswith(expires.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert datetime.fromisoformat(info["expires_at"]) == expires
     assert (info["role"], info["state"], info["last_used_at"]) == ("read", "active", None)
     assert client.get("/v1/farms", headers=_auth(key)).status_code == 200
 
