@@ -141,10 +141,10 @@ def _registry_create_key(args: argparse.Namespace) -> int:
 
 
 def _expiry(args: argparse.Namespace) -> datetime | None:
-    from registry.keys import parse_duration, parse_time
+    from registry.keys import expiry_after, parse_duration, parse_time
 
     if args.expires_in:
-        return datetime.now(UTC) + parse_duration(args.expires_in)
+        return expiry_after(parse_duration(args.expires_in))
     return parse_time(args.expires) if args.expires else None
 
 

@@ -93,7 +93,7 @@ def _new_key(
             "(`isanfarm registry import cooperatives FILE`), or omit it for an operator key"
         )
     if expires_at is not None:
-        _check_expiry(expires_at, now)
+        expires_at = _checked_expiry(expires_at, now)
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     row = ApiKey(
@@ -110,11 +110,25 @@ def _new_key(
     return f"isf_{prefix}_{secret}", row
 
 
-def _check_expiry(expires_at: datetime, now: datetime) -> None:
+def _checked_expiry(expires_at: datetime, now: datetime) -> datetime:
+    """The expiry in UTC, if it is one: aware, representable in UTC, in the future."""
     if expires_at.tzinfo is None:
         raise KeyLifecycleError(f"expiry {expires_at.isoformat()} has no UTC offset; add one")
-    if expires_at <= now:
+    try:
+        utc = expires_at.astimezone(UTC)
+    except OverflowError:
+        raise KeyLifecycleError(f"expiry {expires_at.isoformat()} is out of range") from None
+    if utc <= now:
         raise KeyLifecycleError(f"expiry {expires_at.isoformat()} is not in the future")
+    return utc
+
+
+def expiry_after(lifetime: timedelta, now: datetime | None = None) -> datetime:
+    """``now + lifetime``, or the last representable time for a lifetime beyond it."""
+    try:
+        return (now or _now()) + lifetime
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def authenticate(session: Session, presented: str, now: datetime | None = None) -> Principal:
@@ -215,9 +229,9 @@ def rotate_key(
     if state != "active":
         raise KeyLifecycleError(f"key {old.prefix} is {state}: create a new key instead")
     if expires_at is None and old.expires_at is not None:
-        expires_at = now + (old.expires_at - old.created_at)
+        expires_at = expiry_after(old.expires_at - old.created_at, now)
     key, new = _new_key(session, old.cooperative_id, old.role, old.label, expires_at, now)
-    end_of_grace = now + grace
+    end_of_grace = expiry_after(grace, now)
     if old.expires_at is None or old.expires_at > end_of_grace:
         old.expires_at = end_of_grace
     return key, new, old
@@ -231,7 +245,10 @@ def parse_duration(text: str) -> timedelta:
             f"duration {text!r}: write a number and a unit (s, m, h, d, w), e.g. 90d or 12h"
         )
     seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(cleaned))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise KeyLifecycleError(f"duration {text!r} is out of range") from None
 
 
 def parse_time(text: str) -> datetime:

@@ -19,7 +19,11 @@ from api.scope import Limit, Offset
 from registry import keys
 from registry.models import ApiKey
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(
+    prefix="/v1/keys",
+    tags=["keys"],
+    responses={403: {"description": "not the operator's admin key"}},
+)
 PathPrefix = Annotated[str, Path(pattern="^[0-9a-f]{8}$", examples=["3f9a0c1d"])]
 UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "no key has this prefix"}}
 

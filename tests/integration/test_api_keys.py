@@ -149,6 +149,12 @@ def test_the_operators_key_endpoints(client: TestClient) -> None:
         headers=operator,
     )
     assert past.status_code == 422
+    beyond = client.post(
+        "/v1/keys",
+        json={"cooperative_id": "coop-a", "label": "x", "expires_at": "9999-12-31T23:59:59-23:59"},
+        headers=operator,
+    )
+    assert beyond.status_code == 422, beyond.text  # later than any UTC time: out of range
     expires = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
     created = client.post(
         "/v1/keys",

@@ -10,6 +10,7 @@ import pytest
 from registry.keys import (
     KeyLifecycleError,
     Principal,
+    expiry_after,
     key_state,
     parse_duration,
     parse_time,
@@ -27,6 +28,9 @@ def test_durations() -> None:
     for bad in ("", "90", "d", "1y", "-1d", "1.5h"):
         with pytest.raises(KeyLifecycleError, match="a number and a unit"):
             parse_duration(bad)
+    with pytest.raises(KeyLifecycleError, match="out of range"):
+        parse_duration("99999999999w")
+    assert expiry_after(parse_duration("9999999d"), NOW) == datetime.max.replace(tzinfo=UTC)
 
 
 def test_times_need_an_offset() -> None:
