@@ -100,3 +100,20 @@ def trespasses_if_added(session: Session, new_cooperative: str) -> list[Trespass
             if owner == new_cooperative:
                 found.append(Trespass(kind, item_id, owner, cooperative_id))
     return found
+
+
+def trespasses(session: Session) -> list[Trespass]:
+    """Every row whose id lies in another cooperative's namespace: left by registries from
+    before namespaces could not overlap (``coopa`` creating ``coopa-x-new``), or by an
+    operator's import. Ids name telemetry, so they are reported for a person to decide, never
+    moved."""
+    cooperatives = set(session.scalars(select(Cooperative.id)))
+    found = []
+    for kind, table in MEMBER_TABLES.items():
+        query = select(table.id, table.cooperative_id).order_by(table.id)  # type: ignore[attr-defined]
+        for item_id, cooperative_id in session.execute(query):
+            owners = [c for c in candidate_owners(item_id) if c in cooperatives]
+            owner = max(owners, key=len, default=None)
+            if owner is not None and owner != cooperative_id:
+                found.append(Trespass(kind, item_id, owner, cooperative_id))
+    return found

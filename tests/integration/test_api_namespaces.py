@@ -4,6 +4,9 @@ is ``coopa-x``'s, and ``coopa`` can neither probe it nor take it (issue 17, defe
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from isanfarm.influx import InfluxV1
 from registry import models
 from registry.importer import RegistryImportError, import_csv
 from registry.keys import create_key
+from tests.paths import ROOT
 from tests.registry_databases import database_urls
 
 pytestmark = pytest.mark.integration
@@ -125,3 +129,27 @@ def test_the_importer_keeps_namespaces_apart(
     with _sessions(client) as session, session.begin():
         assert import_csv(session, "cooperatives", cooperatives) == 1
         assert import_csv(session, "farms", farms) == 1
+
+
+def test_ids_left_in_another_namespace_are_listed(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """What ids checked by prefix left behind: coopa's farm coopa-x-old lies in coopa-x's
+    namespace. ``isanfarm registry check-namespaces`` lists such rows (exit 1)."""
+    url = str(client.app.state.engine.url.render_as_string(hide_password=False))  # type: ignore[attr-defined]
+    clean = _check_namespaces(url)
+    assert clean.returncode == 0, clean.stderr
+    with _sessions(client) as session, session.begin():
+        session.add(models.Farm(id="coopa-x-old", cooperative_id="coopa", name="squatter"))
+        session.add(models.Farm(id="farm-17", cooperative_id="coopa", name="no namespace"))
+    found = _check_namespaces(url)
+    assert found.returncode == 1, found.stderr
+    assert found.stdout.splitlines() == [
+        "farm 'coopa-x-old' of 'coopa' lies in 'coopa-x''s namespace"
+    ]
+
+
+def _check_namespaces(url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ISANFARM_DATABASE_URL": url}
+    command = [sys.executable, "-m", "tooling.cli", "registry", "check-namespaces"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
