@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from isanfarm.contract import ID_PATTERN, DeviceKind, Sensor
 from isanfarm.storage import rollup_field
@@ -288,3 +288,54 @@ class Liveness(BaseModel):
     broker: Reachable
     database: Reachable
     registry: Reachable
+
+
+# --- API keys (api/routes/keys.py): the operator manages keys; a secret is shown only once. ---
+
+KeyPrefix = Annotated[str, Field(pattern="^[0-9a-f]{8}$", examples=["3f9a0c1d"])]
+
+
+class ApiKeyInfo(BaseModel):
+    """A key as listed: never its secret, nor the secret's hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    prefix: KeyPrefix = Field(description="names the key; the key reads isf_<prefix>_<secret>")
+    role: str = Field(examples=["read"])
+    cooperative_id: Id | None = Field(description="none for an operator key")
+    label: str = Field(examples=["Korat office laptop"])
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="recorded to within a minute")
+    expires_at: datetime | None = Field(description="none: never expires")
+    revoked_at: datetime | None
+    state: Literal["active", "revoked", "expired"] = Field(examples=["active"])
+
+
+class ApiKeyIn(BaseModel):
+    cooperative_id: Id | None = Field(None, description="omit for an operator key")
+    role: Literal["read", "admin"] = Field("read", examples=["read"])
+    label: str = Field(
+        min_length=1, max_length=200, pattern=NO_NUL, examples=["Korat office laptop"]
+    )
+    expires_at: AwareDatetime | None = Field(
+        None, description="ISO 8601 with an offset; omit for a key that never expires"
+    )
+
+
+class RotateKeyIn(BaseModel):
+    grace_s: int = Field(
+        86_400,
+        ge=0,
+        le=90 * 86_400,
+        description="how long the old key keeps working, in seconds",
+        examples=[86_400],
+    )
+    expires_at: AwareDatetime | None = Field(
+        None,
+        description="the new key's expiry; omit to give it as long a life as the old one had",
+    )
+
+
+class CreatedApiKey(BaseModel):
+    key: str = Field(description="shown once; store it now", examples=["isf_3f9a0c1d_..."])
+    info: ApiKeyInfo

@@ -18,6 +18,12 @@ from sqlalchemy.orm import Session
 
 from isanfarm.contract import ID_PATTERN
 from registry import models
+from registry.namespaces import (
+    may_claim,
+    namespace_owner,
+    namespace_problem,
+    trespasses_if_added,
+)
 
 IdField = Field(pattern=f"^{ID_PATTERN.pattern}$")
 
@@ -113,6 +119,10 @@ def import_csv(session: Session, kind: str, path: Path) -> int:
                     continue
                 if kind != "farms":
                     row["cooperative_id"] = owner.cooperative_id  # type: ignore[attr-defined]
+            problem = _namespace_problem(session, kind, table, row)
+            if problem:
+                problems.append(f"{path.name} row {number}, column id: {problem}")
+                continue
             records.append(row)
     if problems:
         raise RegistryImportError(problems)
@@ -120,6 +130,33 @@ def import_csv(session: Session, kind: str, path: Path) -> int:
         session.merge(table(**record))
     session.flush()
     return len(records)
+
+
+def _namespace_problem(
+    session: Session, kind: str, table: type[models.Base], row: dict[str, Any]
+) -> str | None:
+    """Namespaces must not overlap (``registry.namespaces``): a new member's id must be in
+    its cooperative's namespace or in none, and a new cooperative must not find another's
+    rows in its namespace. A row that exists already is an update and keeps its id."""
+    existing = session.get(table, row["id"])
+    if kind == "cooperatives":
+        if existing is not None:
+            return None
+        found = trespasses_if_added(session, row["id"])
+        listed = ", ".join(f"{t.kind} {t.id!r} of {t.cooperative_id!r}" for t in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        return (
+            f"a cooperative {row['id']!r} would own ids that belong to other cooperatives: "
+            f"{listed}{more}; choose another id"
+            if found
+            else None
+        )
+    if existing is not None and existing.cooperative_id == row["cooperative_id"]:  # type: ignore[attr-defined]
+        return None
+    owner = namespace_owner(session, row["id"])
+    if may_claim(owner, row["cooperative_id"], operator=True):
+        return None
+    return namespace_problem(row["id"], row["cooperative_id"])
 
 
 def _problem(path: Path, number: int, error: Mapping[str, Any]) -> str:

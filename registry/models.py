@@ -3,10 +3,11 @@ appear in MQTT topics and InfluxDB tags, so a row and its telemetry join by name
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Date, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from agronomy.units import RAI_PER_HA
 
@@ -15,6 +16,32 @@ ID = String(64)
 
 class Base(DeclarativeBase):
     pass
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored in UTC and always read back aware, in UTC.
+
+    PostgreSQL's ``timestamptz`` keeps the instant but answers in the session's time zone;
+    SQLite keeps no time zone at all, so ``DateTime(timezone=True)`` reads back naive and an
+    API answer would lose its ``Z``. Values are therefore converted to UTC on the way in (a
+    naive one is refused: its zone is unknown) and marked UTC on the way out. Naive values an
+    older SQLite registry holds were written from UTC times, so they read back right too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no time zone: pass an aware datetime")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Cooperative(Base):
@@ -85,7 +112,8 @@ class Device(Base):
 
 
 class ApiKey(Base):
-    """Only a hash of the secret is stored; ``prefix`` finds the row without scanning."""
+    """Only a hash of the secret is stored; ``prefix`` finds the row without scanning. A key
+    works until it is revoked or its ``expires_at`` passes (``registry.keys``)."""
 
     __tablename__ = "api_keys"
 
@@ -96,8 +124,12 @@ class ApiKey(Base):
     cooperative_id: Mapped[str | None] = mapped_column(ForeignKey("cooperatives.id"), index=True)
     role: Mapped[str] = mapped_column(String(10))  # read or admin
     label: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: None: never expires. Set at creation, or to the end of the grace period of a rotation.
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Recorded at most once a minute per key (``registry.keys.USE_RECORDED_EVERY``).
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 #: Alert kinds (``api.alerts``): the names the API lists and filters them by.
@@ -123,6 +155,6 @@ class Alert(Base):
     #: The field, herd or device concerned; the cooperative for a cooperative-wide alert.
     subject: Mapped[str] = mapped_column(ID)
     message: Mapped[str] = mapped_column(Text)
-    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))

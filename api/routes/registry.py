@@ -24,6 +24,7 @@ from api.scope import NOT_FOUND, Limit, Offset, get_visible, page_of
 from isanfarm.contract import ID_PATTERN
 from registry import models
 from registry.keys import Principal
+from registry.namespaces import may_claim, namespace_owner, namespace_problem
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 PathId = Annotated[str, Path(pattern=f"^{ID_PATTERN.pattern}$", examples=["korat-001"])]
@@ -74,7 +75,7 @@ def create_farm(body: FarmIn, principal: AdminDep, session: SessionDep) -> Farm:
     if cooperative_id is None:
         raise HTTPException(422, "cooperative_id: required with an operator key")
     get_visible(session, models.Cooperative, cooperative_id, principal)
-    _check_new_id(session, models.Farm, body.id, principal)
+    _check_new_id(session, models.Farm, body.id, cooperative_id, principal)
     farm = models.Farm(
         id=body.id, cooperative_id=cooperative_id, name=body.name, district=body.district
     )
@@ -112,7 +113,7 @@ def get_field(field_id: PathId, principal: PrincipalDep, session: SessionDep) ->
 )
 def create_field(body: FieldIn, principal: AdminDep, session: SessionDep) -> FieldOut:
     farm = get_visible(session, models.Farm, body.farm_id, principal)
-    _check_new_id(session, models.Field, body.id, principal)
+    _check_new_id(session, models.Field, body.id, farm.cooperative_id, principal)
     field = models.Field(cooperative_id=farm.cooperative_id, **body.model_dump())
     session.add(field)
     return FieldOut.model_validate(field)
@@ -153,13 +154,17 @@ def get_animal(animal_id: PathId, principal: PrincipalDep, session: SessionDep) 
 
 
 def _check_new_id(
-    session: SessionDep, model: type[models.Base], item_id: str, principal: Principal
+    session: SessionDep,
+    model: type[models.Base],
+    item_id: str,
+    cooperative_id: str,
+    principal: Principal,
 ) -> None:
     """Ids are global (they name MQTT topics and InfluxDB tags), so a cooperative creates ids
-    in its own namespace, ``<cooperative_id>-...``: a clash can then only be with its own
+    in its own namespace (``registry.namespaces``): a clash can then only be with its own
     rows, and a 409 tells it nothing about other cooperatives."""
-    namespace = f"{principal.cooperative_id}-"
-    if not principal.is_operator and not item_id.startswith(namespace):
-        raise HTTPException(422, f"id: {item_id!r} must start with {namespace!r}")
+    owner = namespace_owner(session, item_id)
+    if not may_claim(owner, cooperative_id, principal.is_operator):
+        raise HTTPException(422, f"id: {namespace_problem(item_id, cooperative_id)}")
     if session.get(model, item_id) is not None:
         raise HTTPException(409, f"id {item_id!r} is taken; choose another")

@@ -143,22 +143,10 @@ def _run(schema: Any) -> tuple[list[str], dict[str, int]]:
     ], sent
 
 
-def _only_sqlite_times(failures: list[str], registry_url: str) -> bool:
-    """Defect 3 of issue 17 (SQLite returns times without their `Z`) is fixed in the registry
-    by another change; until it is merged, those failures alone mark the run xfail."""
-    return registry_url.startswith("sqlite") and all(
-        failure.startswith("response_schema_conformance GET /v1/alerts")
-        or failure.startswith("response_schema_conformance POST /v1/alerts")
-        for failure in failures
-    )
-
-
 def _judge(failures: list[str], sent: dict[str, int], registry_url: str) -> None:
     assert sum(sent.values()) > 100, f"too few requests were sent: {sent}"
     assert {"examples", "coverage", "fuzzing", "stateful"} <= set(sent), sent
     print(f"requests per phase: {sent}", *failures, sep="\n")
-    if failures and _only_sqlite_times(failures, registry_url):
-        pytest.xfail("fixed by K1's UTC type (issue 17, defect 3)")
     assert failures == [], "\n".join(failures)
 
 
