@@ -10,8 +10,9 @@ private InfluxDB 1.x, and breaks one thing the hard way:
 - ``ingest-kill``: ingest ``kill -9``, down ``down_s``, started again;
 - ``agent-kill``: the agent ``kill -9`` mid-run, started again after ``agent_down_s``;
 - ``link-cut``: the agent reaches the broker through a TCP proxy that stops carrying bytes for
-  ``cut_s`` (a cut link: nothing arrives, nothing is refused or closed; what TCP would
-  retransmit, the proxy holds and delivers once the link is back);
+  ``cut_s`` (a cut link: nothing arrives, nothing is refused or closed; on a connection open
+  before the cut, what TCP would retransmit the proxy holds and delivers once the link is back;
+  a connection attempted during the cut gets no answer: its SYN is dropped);
 - ``broker-crash-behind``: ingest stopped for ``behind_s``, so the broker queues for its
   session, then Mosquitto ``kill -9`` and started again, then ingest started again: what the
   broker had acknowledged since its last autosave (every 10 s, deploy/mosquitto.conf) is gone;
@@ -44,6 +45,7 @@ import json
 import os
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -140,7 +142,11 @@ class Outcome:
 
 class LinkProxy:
     """A TCP proxy to the broker that can stop carrying bytes, as a cut link does: nothing is
-    refused or closed; bytes (and closes) wait in the proxy until the link is back."""
+    refused or closed. On a connection open before the cut, bytes (and closes) wait in the proxy
+    until the link is back, as TCP's retransmissions would deliver them. A connection attempted
+    during the cut gets no answer at all: the proxy stops accepting and fills its accept queue
+    (backlog 0), so the kernel drops the SYN and the client's connect times out, as on a dead
+    link; never a late answer that would let a client skip its reconnect backoff."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -149,18 +155,29 @@ class LinkProxy:
         self._up.set()
         self._closing = threading.Event()
         self._sockets: list[socket.socket] = []
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._fillers: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", self.port), backlog=0)
         threading.Thread(target=self._accept, daemon=True, name="proxy").start()
 
     def cut(self) -> None:
         self._up.clear()
+        # The accept thread may take one of these (and hold it); the others fill the queue.
+        for _ in range(3):
+            filler = socket.socket()
+            filler.settimeout(0.5)
+            with suppress(OSError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fillers.append(filler)
 
     def restore(self) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._fillers.clear()
         self._up.set()
 
     def close(self) -> None:
         self._closing.set()
-        self._up.set()
+        self.restore()
         for sock in [self._listener, *self._sockets]:
             with suppress(OSError):
                 sock.close()
@@ -171,10 +188,17 @@ class LinkProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if not self._up.is_set():
+                # Taken just as the link went down: answer nothing, reset when it is back.
+                self._up.wait()
+                with suppress(OSError):
+                    linger = struct.pack("ii", 1, 0)
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                client.close()
+                continue
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:
-        self._up.wait()  # a SYN sent into a cut link is answered once it is back
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
         except OSError:
