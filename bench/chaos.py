@@ -33,7 +33,7 @@ so this is an upper bound by up to half a second. The scenarios run side by side
 own servers (InfluxDB shared but for ``database-kill``), to finish a ``--quick`` run within a
 minute.
 
-Usage: python bench/chaos.py [--quick] [--only NAME ...]
+Usage: python bench/chaos.py [--quick] [--only NAME ...] [--agent-toml 'key = "value"']
 Last line: scenarios, handed, stored, lost, duplicates, resume_s (worst).
 """
 
@@ -342,8 +342,12 @@ class Ingest:
 
 
 class Agent:
-    def __init__(self, folder: Path, device: str, port: int, password: str, plan: Plan) -> None:
+    def __init__(
+        self, folder: Path, device: str, port: int, password: str, plan: Plan, extra: str
+    ) -> None:
         self.folder, self.device, self.plan = folder, device, plan
+        #: TOML appended to the config (``--agent-toml``).
+        self.extra = extra
         self.outbox = folder / "state" / "outbox.sqlite"
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True)
@@ -356,7 +360,7 @@ class Agent:
             f'device_id = "{self.device}"\ninterval_s = {self.plan.interval_s}\n\n'
             f'[[sensors]]\ndriver = "simulated"\nkind = "cassava_field"\nseed = 5\n\n'
             f'[mqtt]\nport = {port}\nusername = "{username}"\npassword = "{password}"\n'
-            f'protocol = "{protocol}"\n'
+            f'protocol = "{protocol}"\n{self.extra}'
         )
 
     def start(self) -> None:
@@ -393,8 +397,10 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
 class Scenario:
     """One device, its broker, its ingest (and for ``database-kill`` its database)."""
 
-    def __init__(self, name: str, folder: Path, influx: LocalInfluxDB | None, plan: Plan) -> None:
-        self.name, self.plan = name, plan
+    def __init__(
+        self, name: str, folder: Path, influx: LocalInfluxDB | None, plan: Plan, extra: str
+    ) -> None:
+        self.name, self.plan, self.extra = name, plan, extra
         self.folder = folder
         folder.mkdir(parents=True)
         self.passwords = {INGEST_USER: "ingest-pw", f"{FARM}/{name}": f"{name}-pw"}
@@ -432,6 +438,7 @@ class Scenario:
                 self.agent_port,
                 self.passwords[f"{FARM}/{self.name}"],
                 self.plan,
+                self.extra,
             )
             stack.callback(self.agent.stop)
             self.watch = FirstArrival(self.broker.port, self.passwords[INGEST_USER], self.name)
@@ -443,6 +450,11 @@ class Scenario:
             with self.running():
                 self.ingest.start()
                 wait_until(self.ingest.connected, STARTUP_S, "ingest to connect")
+                # As a broker running for longer than its autosave interval would have: ingest's
+                # session is on disk (nothing of the agent's yet). A moment first: its
+                # subscription follows its connect.
+                time.sleep(0.5)
+                self.broker.save()
                 if self.name == "mqtt311-refused":
                     wrong = f"{FARM}/{WRONG_DEVICE}"
                     self.agent.write_config(
@@ -548,10 +560,10 @@ FAULTS: dict[str, Callable[[Scenario], None]] = {
 # ---- the run -------------------------------------------------------------------------------
 
 
-def run(plan: Plan, names: list[str], folder: Path) -> list[Outcome]:
+def run(plan: Plan, names: list[str], folder: Path, extra: str) -> list[Outcome]:
     with LocalInfluxDB(folder / "influxdb") as shared:
         scenarios = [
-            Scenario(name, folder / name, None if name == "database-kill" else shared, plan)
+            Scenario(name, folder / name, None if name == "database-kill" else shared, plan, extra)
             for name in names
         ]
         outcomes: dict[str, Outcome] = {}
@@ -597,7 +609,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short faults, under a minute")
     parser.add_argument("--only", nargs="+", choices=list(FAULTS), help="run these scenarios")
     parser.add_argument("--keep", type=Path, help="keep the servers' and agents' files here")
+    parser.add_argument(
+        "--agent-toml",
+        default="",
+        help="TOML appended to each agent's config after its [mqtt] keys (e.g. a setting of "
+        "[mqtt], or a new section with its header)",
+    )
     args = parser.parse_args()
+    extra = args.agent_toml.replace("\\n", "\n") + "\n" if args.agent_toml else ""
+    if args.agent_toml:
+        print(f"agent config adds: {args.agent_toml!r}")
     plan = QUICK if args.quick else FULL
     names = args.only or list(FAULTS)
     print(f"machine: {machine()}; {load_average()}")
@@ -609,7 +630,7 @@ def main() -> None:
             folder = Path(tempfile.mkdtemp(prefix="chaos-", dir=args.keep))
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chaos-")))
-        outcomes = run(plan, names, folder)
+        outcomes = run(plan, names, folder, extra)
     for outcome in outcomes:
         print_outcome(outcome)
     print(f"took {time.monotonic() - started:.0f} s; {load_average()}")
