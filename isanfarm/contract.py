@@ -13,7 +13,9 @@ import functools
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +139,7 @@ RULES = (
     "too_large",
     "not_utf8",
     "not_json",
+    "duplicate_key",
     "too_deep",
     "not_object",
     "not_finite",
@@ -306,12 +309,7 @@ def decode_message(topic: str, payload: bytes) -> Telemetry | DeviceStatus:
 def _telemetry(address: TopicAddress, payload: bytes) -> Telemetry:
     body = _load_json_object(payload)
     _check_keys(body)
-    if body["schema"] != SCHEMA_VERSION or isinstance(body["schema"], bool):
-        raise ContractError(
-            "schema",
-            f"{body['schema']!r} is not a supported schema version ({SCHEMA_VERSION})",
-            "unsupported_schema",
-        )
+    _check_schema(body["schema"])
     device_id = check_id(body["device_id"], "device_id")
     if device_id != address.device_id:
         raise ContractError(
@@ -340,10 +338,11 @@ def _load_json_object(payload: bytes) -> dict[str, Any]:
         raise ContractError(
             "payload", f"{len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}", "too_large"
         )
+    text = _utf8_text(payload)
     try:
-        body = json.loads(payload, parse_constant=_reject_constant)
-    except UnicodeDecodeError as exc:
-        raise ContractError("payload", f"not UTF-8 text: {exc.reason}", "not_utf8") from None
+        body = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates
+        )
     except json.JSONDecodeError as exc:
         raise ContractError(
             "payload", f"not JSON: {exc.msg} at position {exc.pos}", "not_json"
@@ -363,6 +362,65 @@ def _load_json_object(payload: bytes) -> dict[str, Any]:
     return body
 
 
+def _utf8_text(payload: bytes) -> str:
+    """The payload as text, if it is UTF-8 and nothing else.
+
+    ``json.loads`` on bytes guesses UTF-16 and UTF-32 and skips a UTF-8 BOM, and lets
+    UTF-8-encoded surrogates through; the contract says UTF-8, so a device that sends anything
+    else is told so rather than stored by luck. A strict decode refuses surrogates and the
+    UTF-16/32 byte-order marks (0xFF and 0xFE never occur in UTF-8); UTF-16 and UTF-32 without
+    a mark decode as UTF-8 but carry NUL bytes, which JSON text never does (a NUL inside a
+    string must be escaped as \\u0000)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            "payload",
+            f"not UTF-8 text: {exc.reason} at byte {exc.start}; send UTF-8 JSON",
+            "not_utf8",
+        ) from None
+    if text.startswith("\ufeff"):
+        raise ContractError(
+            "payload", "starts with a byte-order mark; send UTF-8 without a BOM", "not_utf8"
+        )
+    if "\x00" in text:
+        raise ContractError(
+            "payload",
+            f"NUL byte at {text.index(chr(0))}: UTF-16 or UTF-32? send UTF-8 JSON",
+            "not_utf8",
+        )
+    return text
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a key sent twice, ``json`` keeps the
+    last value, so ``"air_temperature":999,"air_temperature":1.5`` would hide an out-of-range
+    reading and a second ``device_id`` would override the first."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        twice = next(key for key, count in counts.items() if count > 1)
+        raise ContractError(
+            "payload",
+            f"key {twice!r} appears twice in one object; send each key once",
+            "duplicate_key",
+        )
+    return body
+
+
+def _check_schema(value: object) -> None:
+    """An integer, as ``seq`` and ``ts`` are: ``1.0`` and ``true`` equal 1 in Python, not on
+    the wire."""
+    if type(value) is not int:
+        raise ContractError("schema", f"{value!r} is not an integer schema version", "wrong_type")
+    if value != SCHEMA_VERSION:
+        raise ContractError(
+            "schema",
+            f"{value!r} is not a supported schema version ({SCHEMA_VERSION})",
+            "unsupported_schema",
+        )
+
+
 def _reject_constant(name: str) -> None:
     raise ContractError("payload", f"{name} is not a number; send finite values only", "not_finite")
 
@@ -374,10 +432,15 @@ def _check_keys(body: Mapping[str, Any]) -> None:
     missing = sorted(_REQUIRED_KEYS - keys)
     if missing:
         raise ContractError(missing[0], "required field is missing", "missing_field")
-    unknown = sorted(keys - _ALL_KEYS)
+    _check_known(keys, _ALL_KEYS, "")
+
+
+def _check_known(keys: AbstractSet[str], known: AbstractSet[str], prefix: str) -> None:
+    """Any key the schema does not name is refused: a new key means a new schema version."""
+    unknown = sorted(keys - known)
     if unknown:
         raise ContractError(
-            unknown[0], f"unknown field in schema {SCHEMA_VERSION}", "unknown_field"
+            prefix + unknown[0], f"unknown field in schema {SCHEMA_VERSION}", "unknown_field"
         )
 
 
@@ -527,6 +590,9 @@ class DeviceStatus:
     health: Health | None = None
 
 
+_STATUS_KEYS = frozenset({"schema", "device_id", "state", "ts", "health"})
+
+
 def decode_status(topic: str, payload: bytes) -> DeviceStatus:
     """Parse a status message (retained online/offline, maybe with health), or raise."""
     address = parse_topic(topic)
@@ -539,10 +605,8 @@ def decode_status(topic: str, payload: bytes) -> DeviceStatus:
 
 def _status(address: TopicAddress, payload: bytes) -> DeviceStatus:
     body = _load_json_object(payload)
-    if body.get("schema") != SCHEMA_VERSION:
-        raise ContractError(
-            "schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}", "unsupported_schema"
-        )
+    _check_known(body.keys(), _STATUS_KEYS, "")
+    _check_schema(body.get("schema"))
     device_id = check_id(body.get("device_id"), "device_id")
     if device_id != address.device_id:
         raise ContractError(
@@ -564,6 +628,7 @@ def _health(value: object) -> Health:
     missing = sorted(set(Health.__dataclass_fields__) - value.keys())
     if missing:
         raise ContractError(f"health.{missing[0]}", "required field is missing", "missing_field")
+    _check_known(value.keys(), Health.__dataclass_fields__.keys(), "health.")
     counts = {
         name: _integer(value[name], f"health.{name}", 0, 2**63 - 1) for name in _HEALTH_COUNTS
     }
@@ -611,8 +676,5 @@ def encode_time(ts_ms: int) -> bytes:
 
 def decode_time(payload: bytes) -> int:
     body = _load_json_object(payload)
-    if body.get("schema") != SCHEMA_VERSION:
-        raise ContractError(
-            "schema", f"{body.get('schema')!r} is not schema {SCHEMA_VERSION}", "unsupported_schema"
-        )
+    _check_schema(body.get("schema"))
     return _integer(body.get("ts"), "ts", 0, MAX_TS_MS)

@@ -2,7 +2,8 @@
 
 Each package that owns a command contributes it from its ``commands.py`` (``edge``, ``ingest``,
 ``api`` with ``registry``, ``dashboards`` for ``grafana``); the commands that wire several layers
-together (``demo``, ``simulate``, ``train``, ``forecast``, ``evaluate``) are tooling's own. This
+together (``demo``, ``simulate``, ``train``, ``forecast``, ``evaluate``) and the broker's device
+logins (``devices``) are tooling's own. This
 module lists them explicitly and keeps only what every command shares: ``--verbose``, logging and
 the Ctrl-C exit code.
 """
@@ -18,7 +19,7 @@ import api.commands
 import dashboards.commands
 import edge.commands
 import ingest.commands
-from tooling import model_commands, simulation_commands
+from tooling import device_commands, model_commands, simulation_commands
 
 _DESCRIPTION = """The ``isanfarm`` command: one entry point, a subcommand per component.
 
@@ -35,6 +36,7 @@ REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]]
     api.commands.register,
     model_commands.register,
     dashboards.commands.register,
+    device_commands.register,
 )
 
 

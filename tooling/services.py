@@ -172,6 +172,12 @@ class LocalMosquitto(LocalServer):
         except OSError:
             return False
 
+    def save(self) -> None:
+        """Write the persistence file now (SIGUSR1), as the 10 s autosave would: a broker just
+        started has saved nothing yet, so a crash would forget even the sessions it holds."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGUSR1)
+
     def _command(self, executable: str) -> list[str]:
         config = self.data_dir / "mosquitto.conf"
         lines = [

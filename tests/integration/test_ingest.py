@@ -124,6 +124,63 @@ def test_malformed_messages_are_kept_with_their_reason_and_valid_ones_around_the
     assert kept == expected
 
 
+def test_payloads_the_stricter_contract_refuses_are_one_dead_letter_each_with_their_rule(
+    influx: InfluxV1,
+    start_ingest: Callable[..., RunningWorker],
+    publisher: mqtt.Client,
+    unique_id: str,
+) -> None:
+    """Issue 16: these were stored as good readings (or refused under the wrong rule)."""
+    start_ingest()
+    topic = f"isanfarm/v1/{unique_id}/f01-node/telemetry"
+    status = f"isanfarm/v1/{unique_id}/f01-node/status"
+    text = valid("f01-node", 99).decode()  # a seq no valid message below uses
+    bad = {
+        # topic, payload -> the rule ingest must give
+        (topic, text.encode("utf-16-le")): "not_utf8",
+        (topic, text.encode("utf-16")): "not_utf8",
+        (topic, text.encode("utf-16-be")): "not_utf8",
+        (topic, text.encode("utf-32")): "not_utf8",
+        (topic, b"\xef\xbb\xbf" + text.encode()): "not_utf8",
+        (topic, text.encode().replace(b"air_", b"air_\xed\xa0\x80")): "not_utf8",
+        (
+            topic,
+            text.replace(
+                '"air_temperature": 30.5', '"air_temperature": 999, "air_temperature": 1.5'
+            ).encode(),
+        ): "duplicate_key",
+        (
+            topic,
+            text.replace(
+                '"device_id": "f01-node"', '"device_id": "x", "device_id": "f01-node"'
+            ).encode(),
+        ): "duplicate_key",
+        (topic, text.replace('"schema": 1', '"schema": 1.0').encode()): "wrong_type",
+        (topic, text.replace('"schema": 1', '"schema": true').encode()): "wrong_type",
+        (
+            status,
+            b'{"schema":1,"device_id":"f01-node","state":"online","ts":5,"firmware":"1.2"}',
+        ): "unknown_field",
+    }
+    stream: list[tuple[str, bytes]] = []
+    for number, message in enumerate(bad, start=1):
+        stream += [(topic, valid("f01-node", number)), message]
+    publish_all(publisher, stream)
+
+    wait_for(lambda: len(rejects(influx)) == len(bad), "every bad message to be kept")
+    wait_for(lambda: count_points(influx, "telemetry", "seq") == len(bad), "valid ones stored")
+    kept = sorted((row["topic"], row["payload"], row["rule"]) for row in rejects(influx))
+    expected = sorted(
+        (topic, raw.decode("utf-8", errors="backslashreplace")[:REJECT_PAYLOAD_CHARS], why)
+        for (topic, raw), why in bad.items()
+    )
+    assert kept == expected
+    assert count_points(influx, "device_status", "state") == 0
+    assert count_points(influx, "telemetry", "seq") == len(bad)
+    stored = influx.query("SELECT min(air_temperature), max(seq) FROM telemetry")[0]
+    assert [(row["min"], row["max"]) for _, row in series_rows(stored)] == [(30.5, len(bad))]
+
+
 def test_a_point_the_database_refuses_is_kept_as_a_reject_and_does_not_block_the_rest(
     influx: InfluxV1,
     start_ingest: Callable[..., RunningWorker],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -261,3 +262,105 @@ def test_the_sensor_names_are_the_catalogues_keys() -> None:
     assert names == set(contract.SENSOR_CATALOGUE)
     assert all(contract.SENSOR_CATALOGUE[name].name == name for name in names)
     assert set(contract.SOIL_MOISTURE_SENSORS) <= names
+
+
+STATUS_TOPIC = "isanfarm/v1/korat-001/f01-node/status"
+GOOD_JSON = payload().decode()
+
+
+def status_rule(raw: bytes) -> str:
+    with pytest.raises(ContractError) as caught:
+        contract.decode_status(STATUS_TOPIC, raw)
+    return caught.value.rule
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        GOOD_JSON.encode("utf-16-le"),
+        GOOD_JSON.encode("utf-16-be"),
+        GOOD_JSON.encode("utf-16"),  # with a BOM
+        b"\xfe\xff" + GOOD_JSON.encode("utf-16-be"),
+        GOOD_JSON.encode("utf-32-le"),
+        GOOD_JSON.encode("utf-32"),  # with a BOM
+        b"\xef\xbb\xbf" + GOOD_JSON.encode(),  # UTF-8 with a BOM
+        GOOD_JSON.replace('"rain"', '"rain\\ud800"').encode().replace(b"\\ud800", b"\xed\xa0\x80"),
+        b'{"\xed\xa0\x80":1}',  # a UTF-8-encoded surrogate, refused before any key rule
+    ],
+    ids=[
+        "utf16le",
+        "utf16be",
+        "utf16-bom",
+        "utf16be-bom",
+        "utf32le",
+        "utf32-bom",
+        "utf8-bom",
+        "surrogate-in-sensor",
+        "surrogate-key",
+    ],
+)
+def test_a_payload_in_any_encoding_but_utf8_without_a_bom_is_not_utf8(raw: bytes) -> None:
+    """json.loads on bytes guesses UTF-16/32 and skips a UTF-8 BOM: these were stored."""
+    assert rule(TOPIC, raw) == "not_utf8"
+    assert reason(TOPIC, raw) == "payload"
+    assert status_rule(raw.replace(b"seq", b"sss")) == "not_utf8"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        payload().replace(b'"rain": 0.4', b'"rain": 999, "rain": 0.4'),
+        b'{"schema":1,"device_id":"f01-node","seq":7,"ts":1764115200000,'
+        b'"readings":{"air_temperature":999,"air_temperature":1.5}}',
+        b'{"schema":1,"device_id":"b02-node","device_id":"f01-node","seq":7,'
+        b'"ts":1764115200000,"readings":{"rain":0.4}}',
+        b'{"schema":1,"device_id":"f01-node","seq":7,"ts":1764115200000,'
+        b'"readings":{"rain":0.4},"units":{"rain":"mm","rain":"mm"}}',
+        payload(seq=7).replace(b'"seq": 7', b'"seq": 7, "seq": 7'),
+    ],
+    ids=["reading", "out-of-range-hidden", "device-id", "units", "same-value"],
+)
+def test_a_key_sent_twice_at_any_level_is_refused(raw: bytes) -> None:
+    """The last value won: an out-of-range 999 was never seen, a second device_id won."""
+    with pytest.raises(ContractError, match="appears twice") as caught:
+        contract.decode_telemetry(TOPIC, raw)
+    assert (caught.value.field, caught.value.rule) == ("payload", "duplicate_key")
+
+
+def test_a_key_sent_twice_in_a_status_heartbeat_is_refused() -> None:
+    health = contract.Health(1.0, 0, 0.0, 0, 0, 0, False)
+    raw = contract.encode_status("f01-node", "online", 5, health)
+    assert status_rule(raw.replace(b'"dropped":0', b'"dropped":0,"dropped":9')) == ("duplicate_key")
+    assert status_rule(raw.replace(b'"state"', b'"state":"offline","state"')) == "duplicate_key"
+
+
+@pytest.mark.parametrize(
+    ("schema", "wanted"),
+    [("1.0", "wrong_type"), ("1e0", "wrong_type"), ("true", "wrong_type"), ('"1"', "wrong_type")],
+)
+def test_the_schema_version_is_an_integer_as_seq_is(schema: str, wanted: str) -> None:
+    raw = payload().replace(b'"schema": 1', f'"schema": {schema}'.encode())
+    assert (reason(TOPIC, raw), rule(TOPIC, raw)) == ("schema", wanted)
+    status = b'{"schema":%s,"device_id":"f01-node","state":"online"}' % schema.encode()
+    assert status_rule(status) == wanted
+    with pytest.raises(ContractError) as caught:
+        contract.decode_time(b'{"schema":%s,"ts":5}' % schema.encode())
+    assert caught.value.rule == wanted
+
+
+def test_a_status_message_refuses_unknown_keys_as_telemetry_does() -> None:
+    plain = b'{"schema":1,"device_id":"f01-node","state":"online","ts":5'
+    assert contract.decode_status(STATUS_TOPIC, plain + b"}").state == "online"
+    with pytest.raises(ContractError) as caught:
+        contract.decode_status(STATUS_TOPIC, plain + b',"firmware":"1.2"}')
+    assert (caught.value.field, caught.value.rule) == ("firmware", "unknown_field")
+    health = contract.Health(1.0, 0, 0.0, 0, 0, 0, False)
+    raw = contract.encode_status("f01-node", "online", 5, health)
+    with pytest.raises(ContractError) as caught:
+        contract.decode_status(STATUS_TOPIC, raw.replace(b'"dropped"', b'"cpu":3,"dropped"'))
+    assert (caught.value.field, caught.value.rule) == ("health.cpu", "unknown_field")
+
+
+def test_every_rule_a_decoder_gives_is_listed_in_the_docs() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "contract.md").read_text()
+    assert [name for name in contract.RULES if f"`{name}`" not in text] == []
