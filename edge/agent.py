@@ -604,12 +604,15 @@ class EdgeAgent:
         )
 
     def _link_lost(self) -> None:
-        """Once per outage, from paho's thread or from ``set_link``, whichever sees it first."""
+        """Once per outage, from paho's thread or from ``set_link``, whichever sees it first.
+        A clean stop's own disconnection is no outage: nothing is said."""
         with self._link_lock:
             if not self.stats.connected:
                 return
             self.stats.connected = False
             self._down_since = time.monotonic()
+        if self._halt.is_set():
+            return
         log.info(
             "%s: link to %s:%s down; %d reading(s) in the outbox wait for it",
             self._name,

@@ -88,7 +88,7 @@ def start_agent(
         state_dir=state_dir,
         sensors=(SensorConfig("simulated", {"kind": "cassava_field", "seed": 3}),),
     )
-    start = (time.time_ns() // 1_000_000 - 2 * DAY_MS) // 600_000 * 600_000
+    start = (time.time_ns() // 1_000_000 - 30 * DAY_MS) // 600_000 * 600_000
     clock = AcceleratedClock(start, speed=600 / every_s)
     return RunningAgent(EdgeAgent(config, build_drivers(config), clock, TrustedClockHealth()))
 
