@@ -391,6 +391,8 @@ class EdgeAgent:
         items = self.outbox.items(due)
         stored = {item.id for item in items}
         self._window.forget(item_id for item_id in due if item_id not in stored)
+        if not items:
+            return
         for item in items:
             self._send(item)
         self.stats.resent += len(items)

@@ -183,6 +183,41 @@ def test_ingest_killed_between_its_write_and_its_receipt_causes_a_resend_that_st
     assert_all_stored_once(influx, max(stored_by_the_killed) + 1)
 
 
+def test_readings_awaiting_a_receipt_count_against_the_outbox_cap(
+    mosquitto: LocalMosquitto,
+    influx: InfluxV1,
+    ingest_on: Callable[..., RunningWorker],
+    unique_id: str,
+    tmp_path: Path,
+) -> None:
+    """With no ingest, every reading is PUBACKed and none receipted: they stay in the outbox,
+    which keeps to its cap by dropping the oldest (counted), sent or not; a resend finds the
+    dropped ones gone. When ingest comes, what is left is stored."""
+    config_dir = tmp_path / "agent"
+    running = start_agent(
+        unique_id,
+        mosquitto.port,
+        config_dir,
+        0.05,
+        receipts="on",
+        receipt_timeout_s=0.5,
+    )
+    agent = running.agent
+    agent.outbox.max_readings = 30
+    try:
+        wait_for(lambda: agent.stats.taken >= 60, "readings taken with nobody storing them")
+        assert agent.outbox.depth() <= 30
+        assert agent.outbox.dropped() >= agent.stats.taken - 30
+        wait_for(lambda: agent.stats.resent > 0, "readings sent again")
+        ingest_on(mosquitto.port)
+        wait_for(lambda: agent.stats.acknowledged >= 30, "what is left stored and receipted")
+    finally:
+        running.stop()
+    stored = stored_seqs(influx, DEVICE)
+    assert agent.outbox.dropped() + len(set(stored)) >= agent.stats.taken - agent.unacknowledged()
+    assert len(stored) == len(set(stored))
+
+
 ACL_USERS = {"isanfarm-ingest": "pw-ingest"}
 
 
