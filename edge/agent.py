@@ -3,11 +3,12 @@
 Two threads share the outbox. The sampler reads every driver at each interval, drops values the
 sensor catalogue calls impossible (counted), stamps ``seq``/``ts``, and commits the interval's
 messages to disk before anything is published. The publisher keeps at most ``max_in_flight``
-messages unconfirmed: live readings (taken since the link came back) first, then the backlog
-oldest first, so a day of backlog drains steadily while fresh data stays fresh. A reading leaves
-the outbox only when it is confirmed: by ingest's receipt saying it is stored, or (receipts
-off, or not yet seen from this ingest) by the broker's PUBACK; see edge/delivery.py and
-docs/receipts.md. The agent logs at INFO when its link drops and when it is back.
+messages awaiting the broker's PUBACK (and ``max_unreceipted`` awaiting ingest's receipt): live
+readings (taken since the link came back) first, then the backlog oldest first, so a day of
+backlog drains steadily while fresh data stays fresh. A reading leaves the outbox only when it
+is confirmed: by ingest's receipt saying it is stored, or (receipts off, or not yet seen from
+this ingest) by the broker's PUBACK; see edge/delivery.py and docs/receipts.md. The agent logs
+at INFO when its link drops and when it is back.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class EdgeAgent:
         self._link_lost()
 
     def unacknowledged(self) -> int:
-        """Readings stored and not yet acknowledged by the broker."""
+        """Readings stored and not yet confirmed (sent and awaiting a receipt included)."""
         return self.outbox.depth()
 
     def health(self) -> contract.Health:
@@ -574,7 +575,7 @@ class EdgeAgent:
         # Everything stored up to now is backlog; what the sampler adds from now on is live.
         self._live_after_id = self.outbox.max_id()
         # A new connection is progress: without this the stall check, still counting from
-        # before the outage, reconnected again at once and sent the window a third time.
+        # before the outage, fired at once and reconnected a second time.
         self._last_progress = time.monotonic()
         self._just_connected = True
         with self._link_lock:
