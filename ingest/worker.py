@@ -11,7 +11,8 @@ and hands them back, so a slow database never stalls reads, keepalives or acknow
 
 A PUBACK only frees the broker's copy; the device learns that its readings are stored from a
 receipt (``isanfarm.receipt``): after each write, one per device with readings in the batch,
-published by the consuming thread with the batch's PUBACKs.
+handed by the consuming thread, with the batch's PUBACKs, to a connection of their own
+(``ingest.receipts``).
 
 Memory is bounded twice: MQTT 5's Receive Maximum tells the broker how many unacknowledged
 messages it may send us, and the consuming thread stops reading at ``max_in_flight`` messages
@@ -38,6 +39,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.link import BrokerLink
 from ingest.metrics import IngestMetrics
 from ingest.points import Reject, quarantine_line, reject_line, status_line, telemetry_line
+from ingest.receipts import ReceiptSender
 from ingest.rollups import RollupPlanner, recompute_pending
 from ingest.settings import IngestSettings
 from ingest.stats import IngestStats
@@ -53,8 +55,6 @@ INGEST_FAILED = "ingest_failed"
 STATUS_SUFFIX = f"/{contract.STATUS}"
 #: The consuming thread looks at ``stop`` at least this often.
 STEP_S = 0.25
-#: Receipts published and not yet acknowledged by the broker, at most (paho queues the rest).
-RECEIPTS_IN_FLIGHT = 1000
 
 
 @dataclass(slots=True)
@@ -111,8 +111,7 @@ class IngestWorker:
         self._wanted = threading.Condition()
         self._link: BrokerLink | None = None
         self._writer_error: BaseException | None = None
-        #: Receipts published (consuming thread only).
-        self.receipts_sent = 0
+        self._receipts = ReceiptSender(settings) if settings.receipts else None
 
     def buffer_depth(self) -> int:
         """Messages received and not yet acknowledged: at most ``max_in_flight``."""
@@ -126,6 +125,8 @@ class IngestWorker:
         now_ms = time.time_ns() // 1_000_000
         self.rollups.mark_range(now_ms - lookback_ms, now_ms)
         self._link = link = BrokerLink(self._client, self._on_message)
+        if self._receipts is not None:
+            self._receipts.start()
         self._connect()
         halt = threading.Event()  # stop, or the consuming thread failed
         writer = threading.Thread(target=self._write_loop, args=(halt,), name="ingest-writer")
@@ -142,6 +143,8 @@ class IngestWorker:
             writer.join()
             self._acknowledge_written()  # batches stored while stopping
             link.close()
+            if self._receipts is not None:
+                self._receipts.close()
 
     def _consume(self, link: BrokerLink, stop: threading.Event) -> None:
         bound = self.settings.max_in_flight
@@ -209,22 +212,17 @@ class IngestWorker:
         mids: list[int] = []
         while self._written:
             batch = self._written.popleft()
-            if self.settings.receipts:
-                self._send_receipts(batch.converted.seqs)
+            if self._receipts is not None:
+                self._receipts.send(batch.converted.seqs)
             if batch.connection == self._connection:
                 mids += batch.mids
             self._held -= batch.messages
         if mids and self._link is not None:
             self._link.acknowledge(mids)
 
-    def _send_receipts(self, seqs: dict[tuple[str, str], list[int]]) -> None:
-        """QoS 1, queued by paho and written with the PUBACKs. Sent while the link is down,
-        paho sends it on the next connection; a receipt lost all the same only makes the
-        device send those readings again, which stores nothing twice (the point key)."""
-        for (farm_id, device_id), numbers in seqs.items():
-            for stored in receipt.receipts_for(farm_id, device_id, numbers):
-                self._client.publish(stored.topic, receipt.encode_receipt(stored), qos=1)
-                self.receipts_sent += 1
+    @property
+    def receipts_sent(self) -> int:
+        return 0 if self._receipts is None else self._receipts.sent
 
     def _write_loop(self, stop: threading.Event) -> None:
         """The writer thread: write each batch in turn, then hand it back for acknowledgement.
@@ -450,8 +448,6 @@ class IngestWorker:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        # Receipts are QoS 1 publishes of our own: up to one per device per batch.
-        client.max_inflight_messages_set(RECEIPTS_IN_FLIGHT)
         mqtt_settings = self.settings.mqtt
         if mqtt_settings.username:
             password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
