@@ -3,9 +3,12 @@
 Two threads share the outbox. The sampler reads every driver at each interval, drops values the
 sensor catalogue calls impossible (counted), stamps ``seq``/``ts``, and commits the interval's
 messages to disk before anything is published. The publisher keeps at most ``max_in_flight``
-messages unacknowledged: live readings (taken since the link came back) first, then the backlog
-oldest first, so a day of backlog drains steadily while fresh data stays fresh. A reading leaves
-the outbox only when the broker's PUBACK for it has arrived.
+messages awaiting the broker's PUBACK (and ``max_unreceipted`` awaiting ingest's receipt): live
+readings (taken since the link came back) first, then the backlog oldest first, so a day of
+backlog drains steadily while fresh data stays fresh. A reading leaves the outbox only when it
+is confirmed: by ingest's receipt saying it is stored, or (receipts off, or not yet seen from
+this ingest) by the broker's PUBACK; see edge/delivery.py and docs/receipts.md. The agent logs
+at INFO when its link drops and when it is back.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.clock import Clock
 from edge.clock_health import ClockHealth
 from edge.config import EdgeConfig
+from edge.delivery import DeliveryWindow
 from edge.drivers.base import Driver, DriverError, Sample
-from edge.outbox import Outbox, OutboxItem, Pending
+from edge.outbox import Outbox, OutboxItem, Pending, seq_in_payload
 from edge.sequence import SequenceCounter
-from isanfarm import contract
+from edge.statefiles import write_durably
+from isanfarm import contract, receipt
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +54,23 @@ REFUSED_BACKOFF_MAX_S = 300.0
 #: Readings in flight with no PUBACK for this many keepalive periods, on a connection that
 #: still answers pings: reconnect, which makes paho send them again.
 STALLED_KEEPALIVES = 3
+#: paho's reconnect backoff doubles from a random 0.5-2 s up to this: a backlog starts
+#: draining at most this long (plus the connect) after the broker is reachable again.
+#: (paho's own maximum, 120 s, made a restored link wait up to two minutes.)
+RECONNECT_MAX_S = 10
+#: In the state directory once this device has had a receipt: ``receipts = "auto"`` then
+#: waits for receipts, across restarts.
+RECEIPTS_SEEN_FILE = "receipts-seen"
 
 
 @dataclass(slots=True)
 class AgentStats:
     taken: int = 0
+    #: Readings confirmed: stored (by receipt) or, with PUBACKs trusted, taken by the broker.
     acknowledged: int = 0
+    #: Readings sent again because no receipt covered them in time.
+    resent: int = 0
+    receipts: int = 0
     #: Readings the broker answered with an MQTT 5 failure reason code (not authorised, quota
     #: exceeded...): kept in the outbox and offered again after ``REFUSED_BACKOFF_S``.
     refused: int = 0
@@ -88,11 +104,24 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._wake = threading.Event()
         self._halt = threading.Event()
-        #: Outbox id -> MQTT packet id of each reading sent and not yet answered.
-        self._in_flight: dict[int, int] = {}
-        #: PUBACK reason codes by packet id, from paho's network thread (``_on_publish``).
+        #: The readings sent and not yet confirmed (publisher thread only).
+        self._window = DeliveryWindow(
+            config.mqtt.max_in_flight,
+            config.mqtt.max_unreceipted,
+            config.mqtt.receipt_timeout_s,
+        )
+        #: PUBACK reason codes by packet id, and receipts, from paho's network thread.
         self._answers: dict[int, ReasonCode] = {}
+        self._receipts: list[receipt.Receipt] = []
         self._answers_lock = threading.Lock()
+        self._receipts_seen_path = config.state_dir / RECEIPTS_SEEN_FILE
+        self._await_receipts = config.mqtt.receipts == "on" or (
+            config.mqtt.receipts == "auto" and self._receipts_seen_path.exists()
+        )
+        #: When the link dropped (None while up, and before the first connection).
+        self._down_since: float | None = None
+        self._link_lock = threading.Lock()
+        self._just_connected = False
         self._paused_until = 0.0
         self._refused_backoff_s = REFUSED_BACKOFF_S
         #: When the publisher last saw the broker make progress (a PUBACK, a connection) or
@@ -134,10 +163,10 @@ class EdgeAgent:
             return
         self._client.disconnect()
         self._client.loop_stop()
-        self.stats.connected = False
+        self._link_lost()
 
     def unacknowledged(self) -> int:
-        """Readings stored and not yet acknowledged by the broker."""
+        """Readings stored and not yet confirmed (sent and awaiting a receipt included)."""
         return self.outbox.depth()
 
     def health(self) -> contract.Health:
@@ -280,8 +309,10 @@ class EdgeAgent:
             self._wake.wait(1.0)
             self._wake.clear()
             self._settle_acknowledged()
+            self._settle_receipts()
             if self.stats.connected:
                 self._reconnect_if_stalled()
+                self._resend_unreceipted()
                 self._fill_window()
                 if time.monotonic() >= next_heartbeat:
                     self._publish_status(contract.ONLINE)
@@ -300,35 +331,81 @@ class EdgeAgent:
         )
 
     def _settle_acknowledged(self) -> None:
-        """Forget the readings the broker took; keep those it refused (and pause). Answers
-        are matched by packet id: paho reuses an id only after 65,535 more publishes, far more
-        than an agent sends between two settles."""
+        """Note the readings the broker took (forget them, if PUBACKs are trusted); unsend
+        those it refused (and pause). Answers are matched by packet id: paho reuses an id only
+        after 65,535 more publishes, far more than an agent sends between two settles."""
         with self._answers_lock:
             answers, self._answers = self._answers, {}
         if not answers:
             return
         self._last_progress = time.monotonic()
-        taken: list[int] = []
-        refused: list[tuple[int, ReasonCode]] = []
-        for item_id, mid in list(self._in_flight.items()):
-            if mid not in answers:
-                continue
-            del self._in_flight[item_id]
-            reason = answers[mid]
-            if reason.is_failure:
-                refused.append((item_id, reason))
-            else:
-                taken.append(item_id)
-        # Answers to anything else (the status heartbeat) need nothing.
+        # Answers to anything else (the status heartbeat) match nothing in the window.
+        taken, refused = self._window.answered(
+            {mid: not reason.is_failure for mid, reason in answers.items()}
+        )
         if taken:
-            self.outbox.ack(taken)
-            self.stats.acknowledged += len(taken)
             self._refused_backoff_s = REFUSED_BACKOFF_S
+            if not self._await_receipts:
+                self._confirm(taken)
         if refused:
-            self._pause_after_refusal(refused)
+            failures = [reason for reason in answers.values() if reason.is_failure]
+            self._pause_after_refusal(len(refused), failures[0])
 
-    def _pause_after_refusal(self, refused: Sequence[tuple[int, ReasonCode]]) -> None:
-        self.stats.refused += len(refused)
+    def _settle_receipts(self) -> None:
+        """Forget the readings ingest says are stored. The first receipt tells an agent on
+        ``receipts = "auto"`` that its ingest sends them: from then on it waits for them."""
+        with self._answers_lock:
+            receipts, self._receipts = self._receipts, []
+        if not receipts:
+            return
+        self.stats.receipts += len(receipts)
+        if not self._await_receipts:
+            self._await_receipts = True
+            self._remember_receipts_seen()
+        for stored in receipts:
+            self._confirm(self._window.covered(stored))
+
+    def _confirm(self, ids: Sequence[int]) -> None:
+        self._window.forget(ids)
+        if ids:
+            self.outbox.ack(ids)
+            self.stats.acknowledged += len(ids)
+
+    def _remember_receipts_seen(self) -> None:
+        log.info(
+            "%s: ingest sends delivery receipts; readings now stay in the outbox until stored",
+            self._name,
+        )
+        try:
+            write_durably(self._receipts_seen_path, "receipts from ingest seen\n")
+        except OSError as exc:
+            log.warning("%s: could not remember that receipts were seen: %s", self._name, exc)
+
+    def _resend_unreceipted(self) -> None:
+        """Send again, oldest first, what the broker took and no receipt covered in time: the
+        broker lost it or (MQTT 3.1.1) dropped it as refused. A copy stores nothing twice."""
+        if not self._await_receipts or time.monotonic() < self._paused_until:
+            return
+        due = self._window.due_again(time.monotonic())
+        if not due:
+            return
+        items = self.outbox.items(due)
+        stored = {item.id for item in items}
+        self._window.forget(item_id for item_id in due if item_id not in stored)
+        if not items:
+            return
+        for item in items:
+            self._send(item)
+        self.stats.resent += len(items)
+        log.info(
+            "%s: no receipt for %d reading(s) in %.0f s or more; sent again",
+            self._name,
+            len(items),
+            self._window.timeout_s,
+        )
+
+    def _pause_after_refusal(self, count: int, reason: ReasonCode) -> None:
+        self.stats.refused += count
         self._all_sent_at_puts = -1  # the refused readings are unsent again
         self._paused_until = time.monotonic() + self._refused_backoff_s
         log.error(
@@ -337,8 +414,8 @@ class EdgeAgent:
             "deploy/mosquitto.acl expects the MQTT username '<farm_id>/<device_id>' (here "
             "'%s/%s')",
             self._name,
-            len(refused),
-            refused[0][1],
+            count,
+            reason,
             self._refused_backoff_s,
             self.config.device.farm_id,
             self.config.device.device_id,
@@ -348,13 +425,18 @@ class EdgeAgent:
     def _reconnect_if_stalled(self) -> None:
         """A broker that answers pings but no PUBACK (seen with a wedged broker) would hold
         the window forever; a new connection makes paho send the readings again."""
+        if self._just_connected:
+            # The first loop after a connection: what is in flight was just sent again.
+            self._just_connected = False
+            return
         stalled_s = STALLED_KEEPALIVES * self.config.mqtt.keepalive_s
-        if not self._in_flight or time.monotonic() - self._last_progress < stalled_s:
+        waiting = self._window.awaiting_puback()
+        if not waiting or time.monotonic() - self._last_progress < stalled_s:
             return
         log.warning(
             "%s: no PUBACK for %d reading(s) in %.0f s; reconnecting",
             self._name,
-            len(self._in_flight),
+            waiting,
             stalled_s,
         )
         self._last_progress = time.monotonic()
@@ -362,15 +444,16 @@ class EdgeAgent:
         self.set_link(True)
 
     def _fill_window(self) -> None:
-        room = self.config.mqtt.max_in_flight - len(self._in_flight)
+        room = self._window.room()
         puts = self._puts
         if room <= 0 or puts == self._all_sent_at_puts or time.monotonic() < self._paused_until:
             return
-        if not self._in_flight:
+        if not self._window.awaiting_puback():
             self._last_progress = time.monotonic()
+        in_window = self._window.ids()
         live = [
             item
-            for item in self.outbox.next_batch(room, exclude=self._in_flight, newest=True)
+            for item in self.outbox.next_batch(room, exclude=in_window, newest=True)
             if item.id > self._live_after_id
         ]
         for item in sorted(live, key=lambda i: i.id):
@@ -378,7 +461,7 @@ class EdgeAgent:
         room -= len(live)
         if room <= 0:
             return
-        backlog = self.outbox.next_batch(room, exclude=self._in_flight)
+        backlog = self.outbox.next_batch(room, exclude=in_window | {i.id for i in live})
         for item in backlog:
             self._send(item)
         if len(backlog) < room:
@@ -393,8 +476,9 @@ class EdgeAgent:
         the outbox."""
         info = self._client.publish(item.topic, item.payload, qos=1)
         if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            self._in_flight[item.id] = info.mid
+            self._window.sent(item.id, seq_in_payload(item.payload), info.mid, time.monotonic())
             return
+        self._window.forget([item.id])
         self._all_sent_at_puts = -1
         log.warning("%s: publish of reading %d failed: %s", self._name, item.id, info.rc)
 
@@ -424,7 +508,7 @@ class EdgeAgent:
         self._jitter_backoff(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_platform_time
+        client.on_message = self._on_message
         client.on_publish = self._on_publish
         return client
 
@@ -463,7 +547,10 @@ class EdgeAgent:
         """Exponential reconnect backoff from a random start, so a village of gateways that
         lost the same tower does not reconnect in lockstep."""
         # paho annotates the delays as int but computes with them as floats.
-        client.reconnect_delay_set(min_delay=random.uniform(0.5, 2.0), max_delay=120)  # type: ignore[arg-type]
+        client.reconnect_delay_set(
+            min_delay=random.uniform(0.5, 2.0),  # type: ignore[arg-type]
+            max_delay=RECONNECT_MAX_S,
+        )
 
     def _on_connect(
         self,
@@ -487,9 +574,55 @@ class EdgeAgent:
         self._jitter_backoff(client)
         # Everything stored up to now is backlog; what the sampler adds from now on is live.
         self._live_after_id = self.outbox.max_id()
-        self.stats.connected = True
-        client.subscribe(contract.TIME_TOPIC, qos=0)
+        # A new connection is progress: without this the stall check, still counting from
+        # before the outage, fired at once and reconnected a second time.
+        self._last_progress = time.monotonic()
+        self._just_connected = True
+        with self._link_lock:
+            down_since, self._down_since = self._down_since, None
+            self.stats.connected = True
+        self._log_link_up(down_since)
+        # Subscriptions again at every connection: a broker that lost its state (restarted
+        # without persistence, a session expired) would otherwise send nothing.
+        client.subscribe([(contract.TIME_TOPIC, 0), (self._receipt_topic, 1)])
         self._wake.set()
+
+    def _log_link_up(self, down_since: float | None) -> None:
+        mqtt_config = self.config.mqtt
+        depth = self.outbox.depth()
+        if down_since is None:
+            log.info(
+                "%s: connected to %s:%s; %d reading(s) in the outbox to send",
+                self._name,
+                mqtt_config.host,
+                mqtt_config.port,
+                depth,
+            )
+            return
+        log.info(
+            "%s: link back after %.0f s; %d reading(s) in the outbox to send",
+            self._name,
+            time.monotonic() - down_since,
+            depth,
+        )
+
+    def _link_lost(self) -> None:
+        """Once per outage, from paho's thread or from ``set_link``, whichever sees it first.
+        A clean stop's own disconnection is no outage: nothing is said."""
+        with self._link_lock:
+            if not self.stats.connected:
+                return
+            self.stats.connected = False
+            self._down_since = time.monotonic()
+        if self._halt.is_set():
+            return
+        log.info(
+            "%s: link to %s:%s down; %d reading(s) in the outbox wait for it",
+            self._name,
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            self.outbox.depth(),
+        )
 
     def _on_publish(
         self,
@@ -514,11 +647,24 @@ class EdgeAgent:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self.stats.connected = False
+        self._link_lost()
 
-    def _on_platform_time(
-        self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage
-    ) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        """In paho's network thread: never raises. A receipt that does not parse is logged
+        and skipped (its readings are sent again later, which is harmless)."""
+        if message.topic == self._receipt_topic:
+            try:
+                stored = receipt.decode_receipt(message.topic, bytes(message.payload))
+            except contract.ContractError as exc:
+                log.warning("%s: ignored a bad receipt: %s", self._name, exc)
+                return
+            with self._answers_lock:
+                self._receipts.append(stored)
+            self._wake.set()
+            return
+        self._on_platform_time(message)
+
+    def _on_platform_time(self, message: mqtt.MQTTMessage) -> None:
         try:
             platform_ms = contract.decode_time(bytes(message.payload))
         except contract.ContractError as exc:
@@ -529,6 +675,10 @@ class EdgeAgent:
     @property
     def _name(self) -> str:
         return self.config.device.device_id
+
+    @property
+    def _receipt_topic(self) -> str:
+        return receipt.receipt_topic(self.config.device.farm_id, self.config.device.device_id)
 
     @property
     def _status_topic(self) -> str:

@@ -26,6 +26,9 @@ RELEASE_DATE = datetime(2026, 11, 1, tzinfo=UTC)
 
 T = TypeVar("T")
 
+#: ``[mqtt] receipts``: see ``MqttConfig.receipts``.
+RECEIPT_MODES = ("auto", "on", "off")
+
 
 class ConfigError(ValueError):
     """The config file is wrong; the message names the file, the key and the fix."""
@@ -47,9 +50,21 @@ class MqttConfig:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-    #: Readings published but not yet acknowledged, at most: a backlog drains in a steady
-    #: stream instead of a flood the broker refuses.
+    #: Readings published and not yet acknowledged by the broker, at most: a backlog drains
+    #: in a steady stream instead of a flood the broker refuses.
     max_in_flight: int = 20
+    #: Readings the broker took and no receipt confirmed yet, at most (with receipts): what
+    #: a broker crash can make the agent send again.
+    max_unreceipted: int = 1000
+    #: What confirms a reading (docs/receipts.md): "receipts" from ingest saying it is stored,
+    #: or the broker's PUBACK ("off"). "auto" (default) trusts PUBACKs until this device gets
+    #: its first receipt and receipts from then on, so a new agent beside an ingest without
+    #: receipts behaves as before instead of sending its readings again forever. "on" waits
+    #: for receipts from the first reading (the only safe choice over MQTT 3.1.1 from the start).
+    receipts: str = "auto"
+    #: A reading the broker took but no receipt covered this long after it was sent is sent
+    #: again (the wait doubles with each resend of it, up to 64 times).
+    receipt_timeout_s: float = 60.0
 
     @property
     def uses_tls(self) -> bool:
@@ -177,6 +192,10 @@ def mqtt_config(
     if (config.cert_file is None) != (config.key_file is None):
         raise ConfigError("[mqtt] cert_file and key_file go together: set both or neither")
     _positive(config.max_in_flight, "[mqtt] max_in_flight")
+    _positive(config.max_unreceipted, "[mqtt] max_unreceipted")
+    if config.receipts not in RECEIPT_MODES:
+        raise ConfigError(f'[mqtt] receipts must be "auto", "on" or "off", got {config.receipts!r}')
+    _positive(config.receipt_timeout_s, "[mqtt] receipt_timeout_s")
     return config
 
 

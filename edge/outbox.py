@@ -1,9 +1,11 @@
-"""The durable outbox: every reading is on disk before it is published, until the broker has it.
+"""The durable outbox: every reading is on disk before it is published, until it is confirmed.
 
 paho-mqtt keeps unacknowledged QoS 1 messages in RAM only, so a power cut loses them; rural
 gateways lose power and link for hours. Store-and-forward: ``put`` commits a reading,
-``next_batch`` hands out the oldest not yet handed out, ``ack`` deletes what the broker
-acknowledged.
+``next_batch`` hands out the oldest not yet handed out, ``ack`` deletes what is confirmed:
+stored, by ingest's receipt, or taken, by the broker's PUBACK (edge/delivery.py). A reading
+sent and not yet confirmed is still a row here, so the caps and the full-disk rules below
+count it like any other.
 
 Durability: SQLite in WAL mode with ``synchronous=FULL``, so each ``put`` is fsynced to the
 write-ahead log before it returns: a ``kill -9`` *or a power loss* after ``put`` loses
@@ -173,6 +175,18 @@ class Outbox:
                         raise
                     self._checkpoint()
             self._report_disk_full(f"{len(keys)} acknowledged reading(s) stay stored")
+
+    def items(self, ids: Iterable[int]) -> list[OutboxItem]:
+        """The stored readings among ``ids``, oldest first (dropped or acknowledged ones are
+        simply absent): what the publisher sends again."""
+        keys = sorted(set(ids))
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        query = f"SELECT id, topic, payload, ts_ms FROM outbox WHERE id IN ({marks}) ORDER BY id"
+        with self._lock:
+            rows = self._guarded(self._fetch_all, query, tuple(keys))
+        return [OutboxItem(*row) for row in rows]
 
     def depth(self) -> int:
         with self._lock:
@@ -426,7 +440,7 @@ class Outbox:
 
     def _highest_stored_seq(self) -> int | None:
         payloads = self._db.execute("SELECT payload FROM outbox")
-        seqs = (seq for (payload,) in payloads if (seq := _seq_in(payload)) is not None)
+        seqs = (seq for (payload,) in payloads if (seq := seq_in_payload(payload)) is not None)
         return max(seqs, default=None)
 
     def _stored_last_id(self) -> int:
@@ -505,7 +519,7 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB"
 
 
-def _seq_in(payload: bytes) -> int | None:
+def seq_in_payload(payload: bytes) -> int | None:
     """The contract's ``seq`` of one stored payload, or None if it has none that parses."""
     try:
         body = json.loads(payload)

@@ -51,5 +51,9 @@ class IngestSettings(BaseSettings):
     #: Serve Prometheus metrics on this port (0: off).
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    #: After each write, tell each device which of its readings are stored, on
+    #: ``isanfarm/v1/<farm_id>/<device_id>/receipt`` (QoS 1; docs/receipts.md). Off only for
+    #: a broker whose ACL does not let ingest publish there yet.
+    receipts: bool = True
     #: Name recorded with every reject, to tell workers apart.
     worker_name: str = "ingest-1"

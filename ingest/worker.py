@@ -9,6 +9,11 @@ batches, so no other thread ever wakes paho and the per-message work never waits
 The writer thread only writes batches to InfluxDB (retrying outages, isolating refused points)
 and hands them back, so a slow database never stalls reads, keepalives or acknowledgements.
 
+A PUBACK only frees the broker's copy; the device learns that its readings are stored from a
+receipt (``isanfarm.receipt``): after each write, one per device with readings in the batch,
+handed by the consuming thread, with the batch's PUBACKs, to a connection of their own
+(``ingest.receipts``).
+
 Memory is bounded twice: MQTT 5's Receive Maximum tells the broker how many unacknowledged
 messages it may send us, and the consuming thread stops reading at ``max_in_flight`` messages
 held, because Mosquitto 2.0.11 was measured overshooting that quota while acknowledgements
@@ -17,6 +22,7 @@ flow; the rest waits in the broker's session.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -33,10 +39,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.link import BrokerLink
 from ingest.metrics import IngestMetrics
 from ingest.points import Reject, quarantine_line, reject_line, status_line, telemetry_line
+from ingest.receipts import ReceiptSender
 from ingest.rollups import RollupPlanner, recompute_pending
 from ingest.settings import IngestSettings
 from ingest.stats import IngestStats
-from isanfarm import contract
+from isanfarm import contract, receipt
 from isanfarm.influx import InfluxError, InfluxV1
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,9 @@ class Converted:
     rejects: list[Reject] = field(default_factory=list)
     #: Device times of the telemetry points: for the lag metric and the rollup windows.
     telemetry_ts: list[int] = field(default_factory=list)
+    #: ``seq`` numbers by (farm_id, device_id): stored, quarantined or kept as dead letters,
+    #: all done for the device, so all go in its receipt.
+    seqs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -101,6 +111,7 @@ class IngestWorker:
         self._wanted = threading.Condition()
         self._link: BrokerLink | None = None
         self._writer_error: BaseException | None = None
+        self._receipts = ReceiptSender(settings) if settings.receipts else None
 
     def buffer_depth(self) -> int:
         """Messages received and not yet acknowledged: at most ``max_in_flight``."""
@@ -114,6 +125,8 @@ class IngestWorker:
         now_ms = time.time_ns() // 1_000_000
         self.rollups.mark_range(now_ms - lookback_ms, now_ms)
         self._link = link = BrokerLink(self._client, self._on_message)
+        if self._receipts is not None:
+            self._receipts.start()
         self._connect()
         halt = threading.Event()  # stop, or the consuming thread failed
         writer = threading.Thread(target=self._write_loop, args=(halt,), name="ingest-writer")
@@ -130,6 +143,8 @@ class IngestWorker:
             writer.join()
             self._acknowledge_written()  # batches stored while stopping
             link.close()
+            if self._receipts is not None:
+                self._receipts.close()
 
     def _consume(self, link: BrokerLink, stop: threading.Event) -> None:
         bound = self.settings.max_in_flight
@@ -155,10 +170,15 @@ class IngestWorker:
         """In the consuming thread, inside ``loop_read()``. Never raises (``convert`` does
         not), so one bad message cannot stop the stream."""
         topic = _topic_text(message)
-        if topic == contract.TIME_TOPIC or (message.retain and topic.endswith(STATUS_SUFFIX)):
-            # Our own clock beacon; or a device's retained status, which the broker sends
-            # again at every (re)subscription: stored at receive time it would make a device
-            # silent for days look online now. Its live copy was stored when it was sent.
+        if (
+            topic == contract.TIME_TOPIC
+            or (message.retain and topic.endswith(STATUS_SUFFIX))
+            or receipt.is_receipt_topic(topic)
+        ):
+            # Our own clock beacon or receipts (ours or another worker's); or a device's
+            # retained status, which the broker sends again at every (re)subscription: stored
+            # at receive time it would make a device silent for days look online now. Its
+            # live copy was stored when it was sent.
             # Anything sent at QoS 1 is acknowledged (queued now, written by the link's step),
             # or it would hold one of the broker's in-flight places for good.
             if message.qos:
@@ -186,15 +206,23 @@ class IngestWorker:
                 self._wanted.notify()
 
     def _acknowledge_written(self) -> None:
-        """PUBACKs of the stored batches, from the thread that drives paho."""
+        """Receipts and PUBACKs of the stored batches, from the thread that drives paho. A
+        batch of an earlier connection gets its receipts too: it is stored, whatever became of
+        its packet ids."""
         mids: list[int] = []
         while self._written:
             batch = self._written.popleft()
+            if self._receipts is not None:
+                self._receipts.send(batch.converted.seqs)
             if batch.connection == self._connection:
                 mids += batch.mids
             self._held -= batch.messages
         if mids and self._link is not None:
             self._link.acknowledge(mids)
+
+    @property
+    def receipts_sent(self) -> int:
+        return 0 if self._receipts is None else self._receipts.sent
 
     def _write_loop(self, stop: threading.Event) -> None:
         """The writer thread: write each batch in turn, then hand it back for acknowledgement.
@@ -249,6 +277,7 @@ class IngestWorker:
         reason = self._untrusted_time(message.ts_ms, received_ns // 1_000_000)
         if message.clock_suspect:
             reason = "clock_suspect"
+        into.seqs.setdefault((message.farm_id, message.device_id), []).append(message.seq)
         if reason is None:
             into.lines.append(telemetry_line(message, received_ns // 1_000_000))
             into.telemetry_ts.append(message.ts_ms)
@@ -324,6 +353,7 @@ class IngestWorker:
             else:
                 self._telemetry(decoded, into)
         except contract.ContractError as exc:
+            _note_rejected_seq(topic, payload, into)
             into.rejects.append(
                 Reject(
                     topic,
@@ -339,6 +369,7 @@ class IngestWorker:
             # A bug of ours, not the device's. Raising would stop ingest for every farm, and
             # after a restart the broker would redeliver the same message: keep it instead.
             log.exception("ingest could not convert a message on %r; kept as a reject", topic)
+            _note_rejected_seq(topic, payload, into)
             detail = f"{type(exc).__name__}: {exc}"
             into.rejects.append(
                 Reject(
@@ -473,3 +504,17 @@ def _topic_text(message: mqtt.MQTTMessage) -> str:
     except UnicodeDecodeError:
         raw: bytes = message._topic
         return raw.decode("utf-8", errors="backslashreplace")
+
+
+def _note_rejected_seq(topic: str, payload: bytes, into: Converted) -> None:
+    """A dead letter is kept, so it is done for its device too: without a receipt the agent
+    would send it again forever. Its device is the topic's (the ACL ties a device to its
+    topics) and its ``seq`` whatever integer the payload has; without either, no receipt."""
+    try:
+        address = contract.parse_topic(topic)
+        body = json.loads(payload)
+    except (contract.ContractError, ValueError, RecursionError):
+        return
+    seq = body.get("seq") if isinstance(body, dict) else None
+    if address.kind == contract.TELEMETRY and type(seq) is int and 0 <= seq <= receipt.MAX_SEQ:
+        into.seqs.setdefault((address.farm_id, address.device_id), []).append(seq)

@@ -99,6 +99,12 @@ class LocalServer:
             process.kill()
             process.wait()
 
+    def send_signal(self, signum: int) -> None:
+        """SIGSTOP freezes the server and SIGCONT thaws it: its connections stay open and
+        nothing is answered, as over a mobile link that silently drops traffic."""
+        if self._process is not None:
+            self._process.send_signal(signum)
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -33,6 +33,21 @@ def test_a_batch_can_skip_what_is_in_flight_and_take_the_newest(tmp_path: Path) 
     assert [i.ts_ms for i in outbox.next_batch(2, exclude=in_flight, newest=True)] == [5, 4]
 
 
+def test_readings_sent_again_are_fetched_by_id_and_those_dropped_meanwhile_are_absent(
+    tmp_path: Path,
+) -> None:
+    """A reading sent and not yet receipted is still a row: the cap may drop it, and then
+    the publisher, asking for it to send again, finds it gone instead of sending it."""
+    outbox = Outbox(tmp_path / "o.sqlite", max_readings=4)
+    outbox.put(readings(0, 4))
+    sent = [item.id for item in outbox.next_batch(4)]
+    assert [i.ts_ms for i in outbox.items(reversed(sent[1:3]))] == [1, 2]
+    outbox.put(readings(4, 2))  # the cap drops the two oldest, sent or not
+    assert [i.ts_ms for i in outbox.items(sent)] == [2, 3]
+    assert outbox.items([]) == []
+    assert outbox.dropped() == 2
+
+
 def test_past_the_reading_cap_the_oldest_are_dropped_and_counted(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.sqlite", max_readings=10)
     outbox.put(readings(0, 7))
