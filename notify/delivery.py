@@ -1,0 +1,211 @@
+"""The deliverer: takes due notifications from the outbox, oldest first, and sends them.
+
+One attempt at a time, each recorded in the outbox before and after it (``notify.outbox`` says
+why that makes a crash harmless). What an attempt came to (``notify.sending``) decides the rest:
+
+- sent (LINE 200, or 409 for a retry key it had already accepted): delivered. If that channel
+  had been failing, the notifications that were only backing off from its failures are brought
+  forward: it works again, so they need not wait out their backoff.
+- refused (a LINE 4xx such as an unknown user id, an SMTP 5xx): a dead letter with the reason.
+- retry: after the receiver's ``Retry-After`` when it gave one, and then nothing goes to that
+  channel until it has passed (a rate limit is the channel's, not the message's); otherwise
+  after an exponential backoff with jitter. LINE's monthly limit, a refused token or SMTP
+  login, and a channel with no settings wait the longest backoff and hold the channel as long.
+  A notification not delivered ``give_up_after_s`` after it was accepted becomes a dead letter
+  with its last error.
+
+One person's notifications keep their order: after a failure to an address, nothing more goes
+to it in that round, and the outbox holds back the younger ones while the older one waits.
+When LINE's monthly quota runs low, warnings are folded into digests (``notify.digest``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from notify import digest
+from notify.backoff import backoff_s
+from notify.email import EmailSender
+from notify.line import LineClient
+from notify.notification import Channel
+from notify.outbox import NotificationOutbox, OutboxEntry
+from notify.quota import QuotaTracker, QuotaView, month_of
+from notify.sending import Outcome, Refused, Retry, Sender, Sent
+from notify.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+#: Due notifications taken from the outbox per round.
+BATCH = 100
+#: The longest the deliverer sleeps without looking at the outbox (a ``put`` from another
+#: process does not wake it), and how often it looks at ``stop`` while sleeping.
+IDLE_S = 1.0
+STOP_CHECK_S = 0.2
+#: Shortest sleep before a notification falls due.
+MIN_SLEEP_S = 0.01
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: NotifySettings,
+        outbox: NotificationOutbox,
+        *,
+        clock: Callable[[], float] = time.time,
+        draw: Callable[[], float] = random.random,
+        senders: Mapping[Channel, Sender] | None = None,
+    ) -> None:
+        """``senders`` replaces the channels built from ``settings`` (LINE when a token is
+        set, e-mail when an SMTP host is); ``clock`` (epoch seconds) and ``draw`` (the
+        backoff's jitter) are for tests."""
+        self._settings = settings.delivery
+        self._outbox = outbox
+        self._clock = clock
+        self._draw = draw
+        self._line: LineClient | None = None
+        if senders is None:
+            senders = self._build_senders(settings)
+        self._senders = dict(senders)
+        self._quota = QuotaTracker(self._settings.monthly_quota)
+        self._quota_read_at = float("-inf")
+        self._paused_until: dict[Channel, float] = {}
+        self._failing: set[Channel] = set()
+
+    def _build_senders(self, settings: NotifySettings) -> dict[Channel, Sender]:
+        senders: dict[Channel, Sender] = {}
+        if settings.line.channel_access_token is not None:
+            self._line = LineClient(settings.line, settings.delivery.request_timeout_s)
+            senders[Channel.LINE] = self._line
+        if settings.smtp.host is not None:
+            senders[Channel.EMAIL] = EmailSender(settings.smtp)
+        return senders
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set; what is pending then stays in the outbox."""
+        log.info("delivering from %s via %s", self._outbox.path, sorted(self._senders))
+        try:
+            while not stop.is_set():
+                if not self.deliver_due():
+                    self._sleep(stop)
+        finally:
+            self.close()
+
+    def deliver_due(self) -> int:
+        """One round: every due notification gets one attempt (or is folded into a digest).
+        Returns how many attempts and folds were made."""
+        self._outbox.arrived.clear()
+        now = self._clock()
+        self._refresh_quota(now)
+        low = self.quota(now).low(self._settings.digest_below)
+        due = self._outbox.due(now, BATCH)
+        done = 0
+        failed: set[tuple[Channel, str]] = set()
+        for step in digest.plan(due, low, now, self._settings.digest_window_s):
+            if isinstance(step, digest.Fold):
+                done += self._outbox.fold(step.entries, step.digest, now)
+                continue
+            n = step.entry.notification
+            if (n.channel, n.address) in failed or self._paused_until.get(n.channel, 0) > now:
+                continue
+            if not isinstance(self._attempt(step.entry), Sent):
+                failed.add((n.channel, n.address))
+            done += 1
+        return done
+
+    def quota(self, now: float) -> QuotaView:
+        """LINE messages used and left this month, as far as known."""
+        month = month_of(now)
+        return self._quota.view(month, self._outbox.line_usage(month))
+
+    def close(self) -> None:
+        for sender in self._senders.values():
+            sender.close()
+
+    # ---- one attempt ----------------------------------------------------------------------
+
+    def _attempt(self, entry: OutboxEntry) -> Outcome:
+        n = entry.notification
+        sender = self._senders.get(n.channel)
+        outcome: Outcome
+        if sender is None:
+            outcome = Retry(f"no {n.channel} settings: see docs/notify.md", misconfigured=True)
+        else:
+            self._outbox.begin_attempt(entry.id)
+            outcome = sender.send(n, entry.retry_key)
+        now = self._clock()
+        if isinstance(outcome, Sent):
+            self._delivered(entry, outcome, now)
+        elif isinstance(outcome, Refused):
+            log.warning("%s to %s refused, dead letter: %s", n.key, n.channel, outcome.reason)
+            self._outbox.mark_dead(entry.id, outcome.reason)
+        else:
+            self._retry(entry, outcome, now)
+        return outcome
+
+    def _delivered(self, entry: OutboxEntry, outcome: Sent, now: float) -> None:
+        channel = entry.notification.channel
+        counted = channel is Channel.LINE and outcome.counted
+        self._outbox.mark_delivered(
+            entry.id, now, outcome.request_id, month_of(now) if counted else None
+        )
+        if counted:
+            self._quota.sent()
+        if channel in self._failing:
+            self._failing.discard(channel)
+            brought = self._outbox.retry_now(channel, now)
+            log.info("%s works again: %d waiting notification(s) brought forward", channel, brought)
+
+    def _retry(self, entry: OutboxEntry, outcome: Retry, now: float) -> None:
+        n = entry.notification
+        told = True
+        if outcome.quota_exhausted or outcome.misconfigured:
+            if outcome.quota_exhausted:
+                self._quota.exhausted(month_of(now))
+            wait = self._settings.backoff_max_s
+            self._paused_until[n.channel] = now + wait
+        elif outcome.after_s is not None:
+            wait = outcome.after_s
+            self._paused_until[n.channel] = now + wait
+        else:
+            told = False
+            s = self._settings
+            wait = backoff_s(entry.attempts + 1, s.backoff_base_s, s.backoff_max_s, self._draw())
+            self._failing.add(n.channel)
+        if now + wait - entry.accepted_at > self._settings.give_up_after_s:
+            reason = f"gave up after {entry.attempts + 1} attempt(s): {outcome.reason}"
+            log.warning("%s to %s: %s", n.key, n.channel, reason)
+            self._outbox.mark_dead(entry.id, reason)
+            return
+        log.info("%s to %s: retry in %.1f s (%s)", n.key, n.channel, wait, outcome.reason)
+        self._outbox.schedule_retry(entry.id, now + wait, outcome.reason, told=told)
+
+    # ---- waiting and the quota -------------------------------------------------------------
+
+    def _sleep(self, stop: threading.Event) -> None:
+        """Until the next notification is due (at most ``IDLE_S``), a new one arrives, or
+        ``stop`` is set."""
+        now = self._clock()
+        due_at = self._outbox.next_attempt_at()
+        if due_at is None:
+            wait = IDLE_S
+        elif due_at > now:
+            wait = min(IDLE_S, max(due_at - now, MIN_SLEEP_S))
+        else:  # due but held: for a digest, or a channel's Retry-After
+            wait = STOP_CHECK_S
+        deadline = time.monotonic() + wait
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._outbox.arrived.wait(min(left, STOP_CHECK_S)):
+                return
+
+    def _refresh_quota(self, now: float) -> None:
+        if self._line is None or now - self._quota_read_at < self._settings.quota_refresh_s:
+            return
+        self._quota_read_at = now
+        reading = self._line.quota()
+        if reading is not None:
+            self._quota.observe(reading, month_of(now))
