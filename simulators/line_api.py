@@ -86,6 +86,20 @@ class _Faults:
         self.lose_share = 0.0
         self.retry_after_s: int | None = 1
         self.random = random.Random(seed)
+        self.rate_per_s: float | None = None  # a token bucket, as a real rate limit
+        self.burst = 1.0
+        self.tokens = 0.0
+        self.refilled_at = 0.0
+
+    def over_rate(self, now: float) -> bool:
+        if self.rate_per_s is None:
+            return False
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.rate_per_s)
+        self.refilled_at = now
+        if self.tokens < 1:
+            return True
+        self.tokens -= 1
+        return False
 
     def status(self) -> int | None:
         if self.fail_next:
@@ -217,6 +231,15 @@ class LineApiStandIn:
             self._faults.fail_statuses = statuses
             self._faults.retry_after_s = retry_after_s
 
+    def rate_limit(self, per_s: float | None, burst: int = 1, retry_after_s: int = 1) -> None:
+        """Answer 429 (``Retry-After``) to pushes beyond ``per_s`` a second on average, with
+        bursts of up to ``burst``, as LINE's per-channel rate limit does. None: no limit."""
+        with self._lock:
+            self._faults.rate_per_s = per_s
+            self._faults.burst = self._faults.tokens = float(burst)
+            self._faults.refilled_at = time.monotonic()
+            self._faults.retry_after_s = retry_after_s
+
     def lose_next_responses(self, count: int) -> None:
         """Accept and store the next ``count`` pushes but close the connection unanswered."""
         with self._lock:
@@ -265,6 +288,8 @@ class LineApiStandIn:
         if retry_key is not None and not RETRY_KEY.match(retry_key):
             return 400, {}, {"message": "The retry key must be a UUID"}
         status = self._faults.status()
+        if status is None and self._faults.over_rate(time.monotonic()):
+            status = 429
         if status == 429:
             extra = (
                 {}
