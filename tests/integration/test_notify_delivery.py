@@ -9,6 +9,7 @@ take seconds; the code paths are the same.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -284,3 +286,74 @@ def test_digest_mode_folds_warnings_but_not_critical_ones_when_the_quota_runs_lo
     quota = deliverer.quota(time.time())
     assert quota.limit == 100
     assert quota.used >= 97
+
+
+def test_a_wrong_token_is_retried_not_dead_lettered_and_never_logged(
+    line_api: LineApiStandIn,
+    outbox: NotificationOutbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused token is the operator's to fix; what waits goes out once it is fixed."""
+    caplog.set_level(logging.DEBUG)
+    secret = "wrong-token-c0ffee"
+    settings = settings_for(line_api, outbox.path)
+    settings.line.channel_access_token = SecretStr(secret)
+    stop = threading.Event()
+    thread = threading.Thread(target=Deliverer(settings, outbox).run, args=(stop,))
+    thread.start()
+    try:
+        outbox.put(notification("a9:firing:somchai"))
+        wait_for(lambda: line_api.answers[401] >= 1, "LINE refusing the token", 30)
+    finally:
+        stop.set()
+        thread.join(10)
+    entry = outbox.entry("a9:firing:somchai")
+    assert entry is not None
+    assert entry.state is State.PENDING
+    assert entry.last_error is not None
+    assert entry.last_error.startswith("401: Authentication failed")
+    assert "ISANFARM_LINE_CHANNEL_ACCESS_TOKEN" in caplog.text
+    assert secret not in caplog.text
+    assert line_api.delivered == []
+
+
+def test_the_monthly_limit_holds_line_back_and_empties_the_quota(
+    line_api: LineApiStandIn, outbox: NotificationOutbox, delivering: Callable[..., Deliverer]
+) -> None:
+    line_api.monthly_limit = 1
+    deliverer = delivering(backoff_max_s=30.0, digest_below=0)
+    outbox.put(notification("b1:firing:somchai", text="first"))
+    wait_for(lambda: state_of(outbox, "b1:firing:somchai") is State.DELIVERED, "the first", 30)
+    outbox.put(notification("b2:firing:somchai", text="second"))
+    wait_for(lambda: line_api.answers[429] == 1, "LINE's monthly limit", 30)
+    time.sleep(1.0)
+    assert line_api.answers[429] == 1, "nothing more is tried while the limit holds"
+    entry = outbox.entry("b2:firing:somchai")
+    assert entry is not None
+    assert entry.state is State.PENDING
+    assert entry.last_error == "429: You have reached your monthly limit."
+    assert deliverer.quota(time.time()).remaining == 0
+    assert line_api.texts_to(FARMER) == ["first"]
+
+
+def test_a_notification_undeliverable_for_too_long_is_given_up_with_its_last_error(
+    line_api: LineApiStandIn, outbox: NotificationOutbox, delivering: Callable[..., Deliverer]
+) -> None:
+    line_api.fail_next(1000, status=502)
+    delivering(give_up_after_s=1.5)
+    outbox.put(notification("b3:firing:somchai"))
+    wait_for(lambda: state_of(outbox, "b3:firing:somchai") is State.DEAD, "giving up", 30)
+    entry = outbox.entry("b3:firing:somchai")
+    assert entry is not None
+    assert entry.dead_reason is not None
+    assert entry.dead_reason.startswith(f"gave up after {entry.attempts} attempt(s): 502: ")
+
+
+def test_the_stand_in_shows_what_it_delivered_as_json(
+    line_api: LineApiStandIn, outbox: NotificationOutbox, delivering: Callable[..., Deliverer]
+) -> None:
+    delivering()
+    outbox.put(notification("b4:firing:somchai"))
+    wait_for(lambda: line_api.delivered, "delivery", 30)
+    shown = httpx.get(line_api.messages_url, timeout=10).json()["messages"]
+    assert [(m["to"], m["text"]) for m in shown] == [(FARMER, SOIL_DRY)]
