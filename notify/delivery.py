@@ -13,6 +13,10 @@ why that makes a crash harmless). What an attempt came to (``notify.sending``) d
   login, and a channel with no settings wait the longest backoff and hold the channel as long.
   A notification not delivered ``give_up_after_s`` after it was accepted becomes a dead letter
   with its last error.
+- while a channel fails, the oldest notification waiting for it is tried at least every
+  ``probe_interval_s``, whatever its own backoff has grown to: the end of an outage is seen
+  within that, and its first success brings the others forward. Each notification's backoff
+  may grow to a minute; the probe is one request every few seconds.
 
 One person's notifications keep their order: after a failure to an address, nothing more goes
 to it in that round, and the outbox holds back the younger ones while the older one waits.
@@ -73,7 +77,10 @@ class Deliverer:
         self._quota = QuotaTracker(self._settings.monthly_quota)
         self._quota_read_at = float("-inf")
         self._paused_until: dict[Channel, float] = {}
-        self._failing: set[Channel] = set()
+        #: Channels whose last attempt failed without being told when to come back: their
+        #: consecutive failures, and when to probe them next.
+        self._failures: dict[Channel, int] = {}
+        self._probe_at: dict[Channel, float] = {}
 
     def _build_senders(self, settings: NotifySettings) -> dict[Channel, Sender]:
         senders: dict[Channel, Sender] = {}
@@ -114,7 +121,23 @@ class Deliverer:
             if not isinstance(self._attempt(step.entry), Sent):
                 failed.add((n.channel, n.address))
             done += 1
-        return done
+        return done + self._probe(now)
+
+    def _probe(self, now: float) -> int:
+        """Try the oldest waiting notification of each channel that fails and is due a probe
+        (see ``probe_interval_s``), whatever its own backoff says. Returns how many."""
+        probed = 0
+        for channel, probe_at in list(self._probe_at.items()):
+            if probe_at > now or self._paused_until.get(channel, 0) > now:
+                continue
+            waiting = self._outbox.oldest_waiting(channel)
+            if waiting is None:
+                self._failures.pop(channel, None)
+                self._probe_at.pop(channel, None)
+                continue
+            self._attempt(waiting)
+            probed += 1
+        return probed
 
     def quota(self, now: float) -> QuotaView:
         """LINE messages used and left this month, as far as known."""
@@ -154,8 +177,8 @@ class Deliverer:
         )
         if counted:
             self._quota.sent()
-        if channel in self._failing:
-            self._failing.discard(channel)
+        self._probe_at.pop(channel, None)
+        if self._failures.pop(channel, None) is not None:
             brought = self._outbox.retry_now(channel, now)
             log.info("%s works again: %d waiting notification(s) brought forward", channel, brought)
 
@@ -174,7 +197,9 @@ class Deliverer:
             told = False
             s = self._settings
             wait = backoff_s(entry.attempts + 1, s.backoff_base_s, s.backoff_max_s, self._draw())
-            self._failing.add(n.channel)
+            failures = self._failures[n.channel] = self._failures.get(n.channel, 0) + 1
+            probe_in = backoff_s(failures, s.backoff_base_s, s.probe_interval_s, self._draw())
+            self._probe_at[n.channel] = now + probe_in
         if now + wait - entry.accepted_at > self._settings.give_up_after_s:
             reason = f"gave up after {entry.attempts + 1} attempt(s): {outcome.reason}"
             log.warning("%s to %s: %s", n.key, n.channel, reason)
@@ -189,7 +214,10 @@ class Deliverer:
         """Until the next notification is due (at most ``IDLE_S``), a new one arrives, or
         ``stop`` is set."""
         now = self._clock()
-        due_at = self._outbox.next_attempt_at()
+        due_at = min(
+            (t for t in (self._outbox.next_attempt_at(), *self._probe_at.values()) if t),
+            default=None,
+        )
         if due_at is None:
             wait = IDLE_S
         elif due_at > now:

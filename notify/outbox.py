@@ -158,6 +158,16 @@ class NotificationOutbox:
             (now, limit),
         )
 
+    def oldest_waiting(self, channel: Channel) -> OutboxEntry | None:
+        """The oldest pending notification of ``channel`` that failed and backs off (not one
+        the receiver told to wait): the deliverer's probe of a failing channel."""
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM notifications WHERE state = 'pending' AND channel = ? "
+            "AND attempts > 0 AND wait_kind = 'backoff' ORDER BY id LIMIT 1",
+            (channel.value,),
+        )
+        return rows[0] if rows else None
+
     def next_attempt_at(self) -> float | None:
         """The earliest time any pending notification is due (None when none is pending)."""
         rows = self._fetch("SELECT MIN(next_attempt_at) FROM notifications WHERE state = 'pending'")

@@ -357,3 +357,29 @@ def test_the_stand_in_shows_what_it_delivered_as_json(
     wait_for(lambda: line_api.delivered, "delivery", 30)
     shown = httpx.get(line_api.messages_url, timeout=10).json()["messages"]
     assert [(m["to"], m["text"]) for m in shown] == [(FARMER, SOIL_DRY)]
+
+
+def test_the_end_of_an_outage_is_seen_within_the_probe_interval_not_the_backoff(
+    line_api: LineApiStandIn, outbox: NotificationOutbox
+) -> None:
+    """With backoff 3 s doubling (no jitter: the longest draw) the notification's own attempts
+    fall at 0, 3 and 9 s; LINE is down for 4 s. A probe every 0.5 s at most delivers it soon
+    after LINE is back, not at 9 s."""
+    settings = settings_for(
+        line_api, outbox.path, backoff_base_s=3.0, backoff_max_s=60.0, probe_interval_s=0.5
+    )
+    deliverer = Deliverer(settings, outbox, draw=lambda: 0.999)
+    line_api.down_for(4.0)
+    outbox.put(notification("b5:firing:somchai"))
+    stop = threading.Event()
+    thread = threading.Thread(target=deliverer.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: line_api.is_up, "LINE back", 30)
+        up_at = time.time()
+        wait_for(lambda: line_api.delivered, "delivery", 30)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert line_api.delivered[0].at - up_at < 2.5
+    assert line_api.texts_to(FARMER) == [SOIL_DRY]
