@@ -6,10 +6,10 @@ real SQLite file in a temp dir) at a steady rate, one in ten critical, to 40 far
 honoured) sends them to the local stand-in of LINE's Messaging API (``simulators/line_api.py``,
 a real HTTP server on a loopback port), which meanwhile:
 
-- answers a share of pushes with 500, 502 or 503,
-- limits the rate of pushes as LINE does per channel (a token bucket; 429 with
-  ``Retry-After: 1`` past it; the deliverer then sends nothing to LINE for that second), set
-  low enough that the backlog after the outage runs into it,
+- answers 15 % of pushes with an error: 500, 502 or 503, and one in fifteen of them 429 with
+  ``Retry-After: 1`` (after which the deliverer sends nothing to LINE for that second),
+- limits pushes to LINE's documented 2,000 a second per channel (a token bucket; one
+  sequential deliverer does not reach it),
 - accepts a smaller share but loses the answer (the connection closed unanswered, as a timeout
   looks: the retry must be recognised by its ``X-Line-Retry-Key`` and answered 409),
 - goes down (connection refused) for a while in the middle of the run.
@@ -68,8 +68,10 @@ class Plan:
     drain_s: float  # longest wait for the last deliveries after the last put
 
 
-FULL = Plan(2000, 180.0, 60.0, 60.0, 0.15, 0.03, 40.0, 120.0)
-QUICK = Plan(300, 30.0, 10.0, 8.0, 0.15, 0.03, 40.0, 20.0)
+FULL = Plan(2000, 180.0, 60.0, 60.0, 0.15, 0.03, 2000.0, 120.0)
+QUICK = Plan(300, 30.0, 10.0, 8.0, 0.15, 0.03, 2000.0, 20.0)
+#: The failures' mix: 14 in 15 a server error, 1 in 15 a rate limit.
+FAILURES = (500,) * 5 + (502,) * 5 + (503,) * 4 + (429,)
 
 
 def notification(number: int, farmer: str) -> Notification:
@@ -141,14 +143,14 @@ def main() -> None:
     print(f"{machine()}; {load_average()}", flush=True)
     print(
         f"plan: {plan.alerts} alerts over {plan.span_s:.0f} s to {FARMERS} farmers; LINE fails "
-        f"{plan.fail_share:.0%} of pushes (5xx), loses {plan.lose_share:.0%} of answers, "
+        f"{plan.fail_share:.0%} of pushes (5xx, 429), loses {plan.lose_share:.0%} of answers, "
         f"limits pushes to {plan.rate_per_s:.0f}/s (429), down {plan.outage_s:.0f} s "
         f"from t={plan.outage_at_s:.0f} s",
         flush=True,
     )
     farmers = [line_user_id(f"bench-farmer-{i}") for i in range(FARMERS)]
     with tempfile.TemporaryDirectory() as tmp, LineApiStandIn(users=farmers, seed=18) as api:
-        api.fail_share(plan.fail_share, statuses=(500, 502, 503))
+        api.fail_share(plan.fail_share, statuses=FAILURES, retry_after_s=1)
         api.rate_limit(plan.rate_per_s, burst=int(plan.rate_per_s), retry_after_s=1)
         api.lose_share(plan.lose_share)
         outbox = NotificationOutbox(Path(tmp) / "outbox.sqlite3")

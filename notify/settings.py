@@ -50,7 +50,7 @@ class DeliverySettings(BaseModel):
     #: While a channel fails, its oldest waiting notification is tried at least this often
     #: (one request), so the end of an outage is seen within this long, not within the
     #: backoff cap.
-    probe_interval_s: float = Field(5.0, gt=0)
+    probe_interval_s: float = Field(2.0, gt=0)
     #: A notification still undelivered this long after it was accepted goes to the dead
     #: letters with its last error: a day-old alert is news to nobody.
     give_up_after_s: float = Field(86_400.0, gt=0)
