@@ -54,6 +54,8 @@ class DeliverySettings(BaseModel):
     #: A notification still undelivered this long after it was accepted goes to the dead
     #: letters with its last error: a day-old alert is news to nobody.
     give_up_after_s: float = Field(86_400.0, gt=0)
+    #: Notifications to different people sent at once (one person's go one after another).
+    concurrency: int = Field(4, ge=1)
     #: Seconds for one request to LINE's API (connect, send, answer).
     request_timeout_s: float = Field(10.0, gt=0)
     #: The Official Account's monthly message allowance, for when LINE's quota endpoint cannot
