@@ -34,6 +34,38 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     starttls: bool = True
     sender: str = "isanfarm@localhost"
+    #: Seconds for the connection and each command; a server slower than that is retried later.
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class DeliverySettings(BaseModel):
+    """How the deliverer retries, gives up and saves LINE's monthly quota
+    (``ISANFARM_DELIVERY_...``)."""
+
+    #: First retry after about this long; each further one waits twice as long, up to the cap.
+    backoff_base_s: float = Field(1.0, gt=0)
+    #: The longest wait between two attempts: also how late a message may arrive after LINE
+    #: or the mail server comes back from an outage nobody told us the end of.
+    backoff_max_s: float = Field(60.0, gt=0)
+    #: While a channel fails, its oldest waiting notification is tried at least this often
+    #: (one request), so the end of an outage is seen within this long, not within the
+    #: backoff cap.
+    probe_interval_s: float = Field(2.0, gt=0)
+    #: A notification still undelivered this long after it was accepted goes to the dead
+    #: letters with its last error: a day-old alert is news to nobody.
+    give_up_after_s: float = Field(86_400.0, gt=0)
+    #: Notifications to different people sent at once (one person's go one after another).
+    concurrency: int = Field(4, ge=1)
+    #: Seconds for one request to LINE's API (connect, send, answer).
+    request_timeout_s: float = Field(10.0, gt=0)
+    #: The Official Account's monthly message allowance, for when LINE's quota endpoint cannot
+    #: be read (it is read every ``quota_refresh_s`` and wins when it answers). None: unknown.
+    monthly_quota: int | None = Field(None, ge=0)
+    quota_refresh_s: float = Field(600.0, gt=0)
+    #: Digest mode below this many messages left this month: warnings to one person wait up
+    #: to ``digest_window_s`` and go as one message listing their titles; critical ones never.
+    digest_below: int = Field(50, ge=0)
+    digest_window_s: float = Field(900.0, ge=0)
 
 
 class NotifySettings(BaseSettings):
@@ -50,3 +82,4 @@ class NotifySettings(BaseSettings):
     port: int = Field(8090, ge=1, le=65535)
     #: How often the registry's alert list is read for new and cleared alerts.
     poll_interval_s: float = Field(10.0, gt=0)
+    delivery: DeliverySettings = DeliverySettings()
