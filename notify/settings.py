@@ -50,3 +50,6 @@ class NotifySettings(BaseSettings):
     port: int = Field(8090, ge=1, le=65535)
     #: How often the registry's alert list is read for new and cleared alerts.
     poll_interval_s: float = Field(10.0, gt=0)
+    #: If set, Grafana's webhook contact point must send ``Authorization: Bearer <token>``
+    #: (``ISANFARM_GRAFANA_WEBHOOK_TOKEN``; the same value in Grafana's environment).
+    grafana_webhook_token: SecretStr | None = None
