@@ -114,5 +114,5 @@ def acknowledge(sessions: sessionmaker[Session], alert_id: int, at: datetime) ->
         alert.acknowledged_at, alert.acknowledged_by = at, "ลุงสมชาย"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
