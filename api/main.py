@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 import isanfarm
 from api.cache import TimedCache
 from api.openapi import document_problems
-from api.routes import alerts, devices, forecasts, health, registry, telemetry
+from api.routes import alerts, devices, forecasts, health, registry, subscriptions, telemetry
 from api.schemas import Problem
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxError, InfluxV1
@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.forecast_cache = TimedCache(settings.forecast_cache_s)
-    for module in (health, registry, devices, telemetry, forecasts, alerts):
+    for module in (health, registry, devices, telemetry, forecasts, alerts, subscriptions):
         app.include_router(module.router)
     _serve_docs(app)
     document_problems(app)
