@@ -1,10 +1,15 @@
 """A small registry for the notifier's integration tests: one cooperative, one farm with two
-fields and a barn, a LINE subscriber (Thai) and an e-mail one (English), and an outbox double
-that keeps what it is given by key, as ``notify.outbox.NotificationOutbox`` promises to."""
+fields and a barn, a LINE subscriber (Thai) and an e-mail one (English), and an outbox that
+records what it accepted: the real ``notify.outbox.NotificationOutbox`` where it exists, else
+a double idempotent by key as that outbox promises to be (the outbox is built on another
+branch, issue 18's delivery side)."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,19 +24,47 @@ FARMER_LINE = "U" + "4f" * 16
 OFFICER_MAIL = "officer@coop.example"
 
 
-class OutboxDouble:
+class _KeyedDouble:
     """Idempotent by key, like the real outbox: a second offer of a key is refused."""
 
     def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def put(self, notification: Notification) -> bool:
+        if notification.key in self.keys:
+            return False
+        self.keys.add(notification.key)
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class OutboxDouble:
+    """Offers go to the real outbox (in ``directory``) when it exists, else to the double;
+    what it accepted is kept here for the test to read."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.inner: Any = _KeyedDouble()
+        if directory is not None:
+            try:
+                real = importlib.import_module("notify.outbox")
+            except ImportError:
+                pass
+            else:
+                self.inner = real.NotificationOutbox(directory / "notify-outbox.sqlite3")
         self.kept: dict[str, Notification] = {}
         self.offers = 0
 
     def put(self, notification: Notification) -> bool:
         self.offers += 1
-        if notification.key in self.kept:
-            return False
-        self.kept[notification.key] = notification
-        return True
+        accepted = bool(self.inner.put(notification))
+        if accepted:
+            self.kept[notification.key] = notification
+        return accepted
+
+    def close(self) -> None:
+        self.inner.close()
 
     def to(self, address: str) -> list[Notification]:
         return [n for n in self.kept.values() if n.address == address]

@@ -3,7 +3,9 @@ right messages, once, and "resolved" follows when they are acknowledged."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,10 +36,16 @@ def sessions(request: pytest.FixtureRequest) -> sessionmaker[Session]:
     return made
 
 
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[OutboxDouble]:
+    kept = OutboxDouble(tmp_path)
+    yield kept
+    kept.close()
+
+
 def test_a_raised_alert_reaches_the_farmer_in_thai_and_the_officer_in_english_once(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], outbox: OutboxDouble
 ) -> None:
-    outbox = OutboxDouble()
     alert_id = raise_alert(sessions, "soil_dry", "korat-001-f1", DRY, AFTERNOON)
     poll_once(sessions, outbox, AFTERNOON + timedelta(seconds=30))
     [farmer] = outbox.to(FARMER_LINE)
@@ -73,9 +81,8 @@ def test_a_raised_alert_reaches_the_farmer_in_thai_and_the_officer_in_english_on
 
 
 def test_several_alerts_of_one_farm_at_once_are_one_message(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], outbox: OutboxDouble
 ) -> None:
-    outbox = OutboxDouble()
     raise_alert(sessions, "soil_dry", "korat-001-f1", DRY, AFTERNOON)
     raise_alert(sessions, "soil_dry", "korat-001-f2", DRY, AFTERNOON)
     raise_alert(sessions, "heat_stress", "korat-001-h1", HOT, AFTERNOON)
@@ -89,9 +96,8 @@ def test_several_alerts_of_one_farm_at_once_are_one_message(
 
 
 def test_quiet_hours_hold_back_a_warning_and_let_a_critical_alert_through(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], outbox: OutboxDouble
 ) -> None:
-    outbox = OutboxDouble()
     raise_alert(sessions, "soil_dry", "korat-001-f1", DRY, NIGHT)
     raise_alert(sessions, "heat_stress", "korat-001-h1", HOT, NIGHT)
     poll_once(sessions, outbox, NIGHT + timedelta(seconds=30))
@@ -106,9 +112,8 @@ def test_quiet_hours_hold_back_a_warning_and_let_a_critical_alert_through(
 
 
 def test_a_still_firing_alert_is_sent_again_after_the_repeat_interval(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], outbox: OutboxDouble
 ) -> None:
-    outbox = OutboxDouble()
     raise_alert(sessions, "soil_dry", "korat-001-f1", DRY, AFTERNOON)
     poll_once(sessions, outbox, AFTERNOON + timedelta(minutes=1))
     assert poll_once(sessions, outbox, AFTERNOON + timedelta(hours=5, minutes=59)) == []
@@ -130,9 +135,9 @@ class _CrashAfterPut(OutboxDouble):
 
 
 def test_a_crash_between_the_outbox_and_the_record_sends_nothing_twice(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    outbox = _CrashAfterPut()
+    outbox = _CrashAfterPut(tmp_path)
     raise_alert(sessions, "soil_dry", "korat-001-f1", DRY, AFTERNOON)
     raise_alert(sessions, "soil_dry", "korat-001-f2", DRY, AFTERNOON)
     with pytest.raises(RuntimeError):

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,14 +42,14 @@ class Listener:
 
 
 @pytest.fixture(params=["sqlite_registry", "postgres_registry"])
-def listener(request: pytest.FixtureRequest) -> Iterator[Listener]:
+def listener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Listener]:
     sessions = registry(request.getfixturevalue(request.param))
     settings = NotifySettings(
         line=LineSettings(channel_secret=SecretStr(SECRET)),
         grafana_webhook_token=SecretStr(TOKEN),
         port=free_port(),
     )
-    outbox = OutboxDouble()
+    outbox = OutboxDouble(tmp_path)
     config = uvicorn.Config(
         create_app(settings, sessions, outbox),
         host="127.0.0.1",
@@ -62,6 +63,7 @@ def listener(request: pytest.FixtureRequest) -> Iterator[Listener]:
     yield Listener(f"http://127.0.0.1:{settings.port}", sessions, outbox)
     server.should_exit = True
     thread.join(timeout=30)
+    outbox.close()
 
 
 def _signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
