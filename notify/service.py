@@ -95,8 +95,8 @@ def run(settings: NotifySettings, stop: threading.Event) -> None:
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, sessions, outbox),
-            host=settings.host,
-            port=settings.port,
+            host=settings.notify_host,
+            port=settings.notify_port,
             log_level="warning",
         )
     )
@@ -111,7 +111,7 @@ def run(settings: NotifySettings, stop: threading.Event) -> None:
     ]
     for thread in threads:
         thread.start()
-    log.info("notify: listening on http://%s:%d", settings.host, settings.port)
+    log.info("notify: listening on http://%s:%d", settings.notify_host, settings.notify_port)
     try:
         stop.wait()
     finally:

@@ -47,20 +47,20 @@ def listener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Listene
     settings = NotifySettings(
         line=LineSettings(channel_secret=SecretStr(SECRET)),
         grafana_webhook_token=SecretStr(TOKEN),
-        port=free_port(),
+        notify_port=free_port(),
     )
     outbox = OutboxDouble(tmp_path)
     config = uvicorn.Config(
         create_app(settings, sessions, outbox),
         host="127.0.0.1",
-        port=settings.port,
+        port=settings.notify_port,
         log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, "the notifier's listener", timeout_s=30)
-    yield Listener(f"http://127.0.0.1:{settings.port}", sessions, outbox)
+    yield Listener(f"http://127.0.0.1:{settings.notify_port}", sessions, outbox)
     server.should_exit = True
     thread.join(timeout=30)
     outbox.close()
