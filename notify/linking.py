@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from notify.notification import Channel, Notification
 from registry import models
-from registry.subscriptions import normalise_code, redeem_link_code
+from registry.subscriptions import SubscriptionError, normalise_code, redeem_link_code
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,11 @@ def _text(
     if wrong.blocked(user_id, now):
         log.warning("LINE user %s: too many wrong link codes; ignoring this one", user_id)
         return 0
-    subscription = redeem_link_code(session, code, user_id)
+    try:
+        subscription = redeem_link_code(session, code, user_id)
+    except SubscriptionError as exc:  # a user id LINE would not send: nothing to link
+        log.warning("LINE user %r: link code not redeemed: %s", user_id, exc)
+        subscription = None
     if subscription is None:
         wrong.add(user_id, now)
         log.warning("LINE user %s sent a wrong or expired link code", user_id)

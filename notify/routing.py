@@ -4,9 +4,10 @@ Pure functions of the alerts, the subscriptions and what was already routed (``M
 every rule is tested without a database:
 
 - a subscription gets the kinds it names (all when it names none);
-- a firing alert is sent once per *round*: round n starts ``n * repeat_interval_s`` after the
-  alert began, so a still-firing alert comes again after the interval and never more often,
-  however often it is looked at (a restart included);
+- a firing alert is sent once, then again each time ``repeat_interval_s`` has passed since the
+  previous message was due for delivery (its ``not_before`` when quiet hours held it), so a
+  still-firing alert comes again after the interval and never more often, however often it is
+  looked at (a restart included); the n-th message of an alert is its round n;
 - "resolved" goes once, and only to a subscription that was told the alert was firing;
 - in a subscription's quiet hours (Thai time) a warning and a "resolved" wait for the end
   (``not_before``), a critical alert goes now;
@@ -16,7 +17,7 @@ every rule is tested without a database:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -48,12 +49,35 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """One alert state and round routed to one subscription."""
+    """One alert state and round routed to one subscription, due for delivery at
+    ``deliver_at`` (epoch seconds: when routed, or the end of the quiet hours it waited for)."""
 
     subscription_id: int
     alert_key: str
     state: str
     round: int
+    deliver_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """What one subscription was sent of one alert."""
+
+    rounds: int = 0
+    last_due: float = float("-inf")
+    resolved: bool = False
+
+
+def _histories(routed: Iterable[Mark]) -> dict[tuple[int, str], _History]:
+    histories: dict[tuple[int, str], _History] = {}
+    for m in routed:
+        h = histories.get((m.subscription_id, m.alert_key), _History())
+        if m.state == "resolved":
+            h = _History(h.rounds, h.last_due, resolved=True)
+        else:
+            h = _History(max(h.rounds, m.round + 1), max(h.last_due, m.deliver_at), h.resolved)
+        histories[(m.subscription_id, m.alert_key)] = h
+    return histories
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +94,6 @@ class Located:
     event: AlertEvent
     place: Place
     farm_name: str
-
-
-def repeat_round(event: AlertEvent, interval_s: int, now: datetime) -> int:
-    """0 for the first message, n after n repeat intervals of firing."""
-    return max(0, int((now - _aware(event.since)).total_seconds() // interval_s))
 
 
 def quiet_until(now: datetime, quiet: tuple[str, str] | None) -> datetime | None:
@@ -103,11 +122,11 @@ def _aware(at: datetime) -> datetime:
 def plan(
     alerts: Sequence[Located],
     recipients: Callable[[AlertEvent], Sequence[Recipient]],
-    routed: Collection[Mark],
+    routed: Iterable[Mark],
     now: datetime,
 ) -> list[Routed]:
-    """The notifications ``alerts`` call for that were not routed before (``routed``)."""
-    told_firing = {(m.subscription_id, m.alert_key) for m in routed if m.state == "firing"}
+    """The notifications ``alerts`` call for, given what was routed before (``routed``)."""
+    histories = _histories(routed)
     groups: dict[tuple[int, str, float | None], list[tuple[Item, Mark]]] = {}
     by_id: dict[int, Recipient] = {}
     for located in alerts:
@@ -115,14 +134,12 @@ def plan(
         for recipient in recipients(event):
             if not recipient.wants(event):
                 continue
-            mark = _mark(event, recipient, now)
-            if mark in routed:
-                continue
-            if event.state is AlertState.RESOLVED and (
-                (recipient.subscription_id, event.key) not in told_firing
-            ):
-                continue
             held = None if _urgent(event) else quiet_until(now, recipient.quiet)
+            due = (held or _aware(now)).timestamp()
+            history = histories.get((recipient.subscription_id, event.key), _History())
+            mark = _mark(event, recipient, history, due)
+            if mark is None:
+                continue
             group = (recipient.subscription_id, located.farm_name, _epoch(held))
             item = Item(event, located.place, repeat=mark.round > 0)
             groups.setdefault(group, []).append((item, mark))
@@ -133,11 +150,17 @@ def plan(
     ]
 
 
-def _mark(event: AlertEvent, recipient: Recipient, now: datetime) -> Mark:
+def _mark(event: AlertEvent, recipient: Recipient, history: _History, due: float) -> Mark | None:
+    """The next message of ``event`` for ``recipient``, or None when none is due: "resolved"
+    once and only after a "firing"; "firing" first, then once per repeat interval."""
+    sub = recipient.subscription_id
     if event.state is AlertState.RESOLVED:
-        return Mark(recipient.subscription_id, event.key, "resolved", 0)
-    round_ = repeat_round(event, recipient.repeat_interval_s, now)
-    return Mark(recipient.subscription_id, event.key, "firing", round_)
+        if history.rounds == 0 or history.resolved:
+            return None
+        return Mark(sub, event.key, "resolved", 0, due)
+    if history.resolved or due < history.last_due + recipient.repeat_interval_s:
+        return None
+    return Mark(sub, event.key, "firing", history.rounds, due)
 
 
 def _urgent(event: AlertEvent) -> bool:

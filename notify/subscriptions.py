@@ -84,7 +84,10 @@ def routed(session: Session, alert_keys: Iterable[str]) -> set[Mark]:
     sent = models.NotifySent
     for start in range(0, len(keys), 500):  # bounded IN lists
         rows = session.scalars(select(sent).where(sent.alert_key.in_(keys[start : start + 500])))
-        marks.update(Mark(r.subscription_id, r.alert_key, r.state, r.round) for r in rows)
+        marks.update(
+            Mark(r.subscription_id, r.alert_key, r.state, r.round, _aware(r.deliver_at).timestamp())
+            for r in rows
+        )
     return marks
 
 
@@ -99,6 +102,7 @@ def record(session: Session, marks: Sequence[Mark], notification_key: str) -> No
                 round=m.round,
                 notification_key=notification_key,
                 routed_at=now,
+                deliver_at=datetime.fromtimestamp(m.deliver_at, UTC),
             )
         )
     session.flush()
@@ -111,3 +115,8 @@ def cooperative_of_farm(session: Session, farm_id: str) -> str | None:
 
 def cooperative_ids(session: Session) -> list[str]:
     return list(session.scalars(select(models.Cooperative.id).order_by(models.Cooperative.id)))
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite gives back naive datetimes; they were stored in UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

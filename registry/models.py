@@ -200,3 +200,6 @@ class NotifySent(Base):
     #: The outbox key of the notification that carried it (grouped ones share one).
     notification_key: Mapped[str] = mapped_column(String(200))
     routed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When it was due for delivery: now, or the end of the quiet hours it waited for. The
+    #: next repeat of a firing alert is due a repeat interval after this.
+    deliver_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

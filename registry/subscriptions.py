@@ -36,6 +36,8 @@ SUBSCRIBABLE_KINDS = (*ALERT_KINDS, FORECAST_STALE)
 DEFAULT_REPEAT_S = 6 * 3600
 #: Never more often than this: a farmer who is told every minute stops reading.
 MIN_REPEAT_S = 15 * 60
+#: A week: an alert still open after it is sent again at least weekly.
+MAX_REPEAT_S = 7 * 24 * 3600
 #: A farmer's night, Thai time: warnings wait, critical alerts still go.
 DEFAULT_QUIET = ("21:00", "06:00")
 #: How long a link code stays valid after the cooperative prints it.
@@ -129,9 +131,10 @@ def _check(spec: SubscriptionSpec) -> None:
         for clock in spec.quiet:
             if not _CLOCK.match(clock):
                 raise SubscriptionError(f"quiet hours: {clock!r} is not a time HH:MM (Thai)")
-    if spec.repeat_interval_s < MIN_REPEAT_S:
+    if not MIN_REPEAT_S <= spec.repeat_interval_s <= MAX_REPEAT_S:
         raise SubscriptionError(
-            f"repeat interval {spec.repeat_interval_s} s is shorter than {MIN_REPEAT_S} s"
+            f"repeat interval {spec.repeat_interval_s} s: choose between {MIN_REPEAT_S} s "
+            f"(15 minutes) and {MAX_REPEAT_S} s (a week)"
         )
 
 

@@ -55,7 +55,9 @@ class SubscriptionIn(BaseModel):
         examples=["21:00-06:00", "none"],
         description="Thai local time; critical alerts still go",
     )
-    repeat_interval_s: int = Field(subs.DEFAULT_REPEAT_S, ge=subs.MIN_REPEAT_S, examples=[21600])
+    repeat_interval_s: int = Field(
+        subs.DEFAULT_REPEAT_S, ge=subs.MIN_REPEAT_S, le=subs.MAX_REPEAT_S, examples=[21600]
+    )
 
 
 class Subscription(BaseModel):

@@ -1,5 +1,6 @@
-"""Routing: kinds, repeat rounds, quiet hours (Thai time), "resolved" only after "firing",
-grouping per farm, and keys that make a second look send nothing twice."""
+"""Routing: kinds, repeats (never more often than the interval, quiet hours included), quiet
+hours (Thai time), "resolved" only after "firing", grouping per farm, and keys that make a
+second look send nothing twice."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from notify.alert import AlertEvent, AlertState, Severity
 from notify.messages import Place
 from notify.notification import Channel
-from notify.routing import Located, Mark, Recipient, Routed, plan, quiet_until, repeat_round
+from notify.routing import Located, Mark, Recipient, Routed, plan, quiet_until
 
 # 14:05 Thai time (07:05 UTC): outside 21:00-06:00.
 DAY = datetime(2026, 12, 3, 7, 5, tzinfo=UTC)
@@ -71,20 +72,41 @@ def test_a_firing_alert_becomes_one_notification_with_a_readable_key() -> None:
         None,
     )
     assert n.text.startswith("⚠️ ดินแห้ง\nแปลง: f1 (ฟาร์มลุงสมชาย)\n")
-    assert routed.marks == (Mark(1, "registry:7", "firing", 0),)
+    now = DAY + timedelta(minutes=1)
+    assert routed.marks == (Mark(1, "registry:7", "firing", 0, now.timestamp()),)
 
 
 def test_what_was_routed_is_not_routed_again() -> None:
-    marks = {Mark(1, "registry:7", "firing", 0)}
+    marks = {Mark(1, "registry:7", "firing", 0, DAY.timestamp())}
     assert _plan([_alert("registry:7")], DAY + timedelta(hours=5), marks) == []
 
 
 def test_a_still_firing_alert_repeats_after_the_interval_and_never_sooner() -> None:
-    marks = {Mark(1, "registry:7", "firing", 0)}
-    assert repeat_round(_alert("k").event, 6 * 3600, DAY + timedelta(hours=5, minutes=59)) == 0
-    [again] = _plan([_alert("registry:7")], DAY + timedelta(hours=6), marks)
-    assert again.marks == (Mark(1, "registry:7", "firing", 1),)
+    sent = DAY - timedelta(hours=3)  # 11:05 Thai time: the repeat falls at 17:05
+    marks = {Mark(1, "registry:7", "firing", 0, sent.timestamp())}
+    assert _plan([_alert("registry:7")], sent + timedelta(hours=5, minutes=59), marks) == []
+    [again] = _plan([_alert("registry:7")], sent + timedelta(hours=6), marks)
+    assert again.marks == (
+        Mark(1, "registry:7", "firing", 1, (sent + timedelta(hours=6)).timestamp()),
+    )
     assert again.notification.text.startswith("⚠️ ดินแห้ง (ยังไม่หาย)\n")
+
+
+def test_a_repeat_held_by_quiet_hours_counts_from_when_it_is_delivered() -> None:
+    """Sent at 20:00; the repeat falls due at 02:00, waits for 06:00; the next is due at 12:00,
+    not at 08:00 (which would be two hours after the last one the farmer read)."""
+    eight_pm = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
+    six_am = datetime(2026, 12, 3, 23, 0, tzinfo=UTC)
+    first = Mark(1, "registry:7", "firing", 0, eight_pm.timestamp())
+    [held] = _plan([_alert("registry:7")], eight_pm + timedelta(hours=6), {first})
+    assert held.notification.not_before == six_am.timestamp()
+    assert held.marks[0].deliver_at == six_am.timestamp()
+    # Polled again at 03:00 and at 06:30: the held repeat is already there.
+    both = {first, *held.marks}
+    assert _plan([_alert("registry:7")], eight_pm + timedelta(hours=7), both) == []
+    assert _plan([_alert("registry:7")], six_am + timedelta(hours=2), both) == []
+    [next_one] = _plan([_alert("registry:7")], six_am + timedelta(hours=6), both)
+    assert next_one.marks[0].round == 2
 
 
 def test_quiet_hours_hold_a_warning_until_their_end_and_let_a_critical_alert_through() -> None:
@@ -113,11 +135,13 @@ def test_quiet_hours_over_midnight_and_within_a_day() -> None:
 def test_resolved_goes_only_to_who_was_told_it_was_firing_and_only_once() -> None:
     cleared = _alert("registry:7", state=AlertState.RESOLVED)
     assert _plan([cleared], DAY) == []
-    told = {Mark(1, "registry:7", "firing", 0)}
+    told = {Mark(1, "registry:7", "firing", 0, DAY.timestamp())}
     [routed] = _plan([cleared], DAY + timedelta(hours=1), told)
     assert routed.notification.key == "registry:7:resolved:0:s1"
     assert routed.notification.text.startswith("✅ กลับมาปกติแล้ว: ดินแห้ง\n")
-    assert _plan([cleared], DAY, told | set(routed.marks)) == []
+    assert _plan([cleared], DAY + timedelta(hours=2), told | set(routed.marks)) == []
+    # And a firing look at the same alert after it was resolved sends nothing either.
+    assert _plan([_alert("registry:7")], DAY + timedelta(days=1), told | set(routed.marks)) == []
 
 
 def test_several_fields_of_one_farm_at_once_make_one_message_per_subscriber() -> None:

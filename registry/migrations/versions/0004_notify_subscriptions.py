@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("round", sa.Integer(), nullable=False),
         sa.Column("notification_key", sa.String(length=200), nullable=False),
         sa.Column("routed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deliver_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["subscription_id"], ["notify_subscriptions.id"], ondelete="CASCADE"
         ),
