@@ -170,3 +170,36 @@ def test_grafana_rules_without_the_kind_label_are_known_by_their_uid() -> None:
     labels["severity"] = "critical"
     [event] = grafana_events({"alerts": body["alerts"][:1]}, lambda f: "korat", list)
     assert (event.kind, event.severity) == ("heat_stress", Severity.CRITICAL)
+
+
+def test_grafanas_own_documented_example_is_read_too() -> None:
+    """The example body of Grafana's webhook notifier documentation, as it stands: a rule that
+    is none of isanfarm's, without a farm, goes to every cooperative's staff under its name."""
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "High memory usage", "team": "blue", "zone": "us-1"},
+        "annotations": {
+            "description": "The system has high memory usage",
+            "runbook_url": "https://myrunbook.com/runbook/1234",
+            "summary": "This alert was triggered for zone us-1",
+        },
+        "startsAt": "2021-10-12T09:51:03.157076+02:00",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "https://play.grafana.org/alerting/1afz29v7z/edit",
+        "fingerprint": "c6eadffa33fcdf37",
+        "silenceURL": "https://play.grafana.org/alerting/silence/new?alertmanager=grafana",
+        "dashboardURL": "",
+        "panelURL": "",
+        "values": {"B": 44.23943737541908, "C": 1},
+    }
+    body = {"receiver": "My Super Webhook", "status": "firing", "orgId": 1, "alerts": [alert]}
+    [event] = grafana_events(body, lambda farm: None, lambda: ["korat"])
+    assert (event.kind, event.cooperative_id, event.farm_id, event.subject) == (
+        "High memory usage",
+        "korat",
+        None,
+        "korat",
+    )
+    assert event.message == "This alert was triggered for zone us-1"
+    assert event.since == datetime(2021, 10, 12, 7, 51, 3, 157076, tzinfo=UTC)
+    assert event.values == {}
