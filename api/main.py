@@ -22,7 +22,7 @@ import isanfarm
 from api.bodies import BodyLimit, json_body_only, too_large
 from api.cache import TimedCache
 from api.openapi import document_problems
-from api.routes import alerts, devices, forecasts, health, keys, registry, telemetry
+from api.routes import alerts, devices, forecasts, health, keys, registry, subscriptions, telemetry
 from api.schemas import Problem
 from api.settings import ApiSettings
 from isanfarm.influx import InfluxError, InfluxV1
@@ -81,7 +81,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.forecast_cache = TimedCache(settings.forecast_cache_s)
-    routers = [m.router for m in (health, registry, devices, telemetry, forecasts, alerts, keys)]
+    routers = [
+        m.router
+        for m in (health, registry, devices, telemetry, forecasts, alerts, keys, subscriptions)
+    ]
     for router in routers:
         app.include_router(router)
     _serve_docs(app)

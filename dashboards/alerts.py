@@ -3,8 +3,10 @@
 Each rule is the usual three steps: A, an InfluxQL query per series (farm, site or device);
 B, a Reduce expression to one number per series; C, a Threshold on B. Rules are built with the
 SDK's alerting types and written in Grafana's file-provisioning shape (folder, group and org on
-the group, not on each rule). Contact points and notification policies are the operator's
-(docs/grafana.md): every rule carries ``team: isanfarm`` and a ``severity`` label to route on.
+the group, not on each rule). Every rule carries ``team: isanfarm``, a ``severity`` and the
+alert ``kind`` (the registry's names, which ``isanfarm notify`` renders), and annotates its
+threshold in the unit the message shows. ``notification_provisioning`` is the contact point
+that sends them to ``isanfarm notify`` (Grafana's webhook) and the policy routing them there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dashboards.common import BARN_READINGS, SOIL, thi_expression
 from dashboards.influxql import DATASOURCE_UID, Target
 from isanfarm import storage
 from isanfarm.contract import Sensor
+from registry import models
+from registry.subscriptions import FORECAST_STALE
 
 FOLDER = "isanfarm"
 GROUP = "isanfarm"
@@ -55,6 +59,10 @@ class RuleSpec:
     #: If set, the rule compares B with this query's latest value (the "now" of the data):
     #: R is the query, S its last value, C = $S - $B, and the threshold applies to C.
     reference: str | None = None
+    #: The alert kind (``registry.models.ALERT_KINDS`` or ``forecast_stale``).
+    kind: str = ""
+    #: The threshold as the farmer's message states it (%, THI, hours); None: ``threshold``.
+    stated_threshold: float | None = None
 
 
 def specs() -> list[RuleSpec]:
@@ -76,6 +84,7 @@ def specs() -> list[RuleSpec]:
                 f"{SOIL.dry_below:g} %VWC (wilting point, loamy sand) for {SOIL_DRY_HOURS} h."
             ),
             severity="warning",
+            kind=models.SOIL_DRY,
         ),
         RuleSpec(
             uid="isanfarm-thi-danger",
@@ -95,6 +104,7 @@ def specs() -> list[RuleSpec]:
                 f"(danger from {THI_DANGER:g}): shade, water, fans."
             ),
             severity="critical",
+            kind=models.HEAT_STRESS,
         ),
         RuleSpec(
             uid="isanfarm-device-silent",
@@ -112,6 +122,8 @@ def specs() -> list[RuleSpec]:
                 "link or gateway (its outbox keeps readings until the link returns)."
             ),
             severity="warning",
+            kind=models.DEVICE_OFFLINE,
+            stated_threshold=1,  # hour
         ),
         _cassava_stale_rule(),
         _stale_rule("cattle", storage.CATTLE_FORECAST, "days_to_target"),
@@ -140,6 +152,8 @@ def _cassava_stale_rule() -> RuleSpec:
         ),
         severity="warning",
         no_data="Alerting",
+        kind=FORECAST_STALE,
+        stated_threshold=FORECAST_STALE_HOURS,
     )
 
 
@@ -158,6 +172,8 @@ def _stale_rule(kind: str, measurement: str, field: str) -> RuleSpec:
         severity="warning",
         # No forecast at all is exactly what this rule is for.
         no_data="Alerting",
+        kind=FORECAST_STALE,
+        stated_threshold=FORECAST_STALE_HOURS,
     )
 
 
@@ -216,10 +232,14 @@ def build_rule(spec: RuleSpec) -> Rule:
         .no_data_state(spec.no_data)
         .exec_err_state("Error")
         .for_val(spec.pending)
-        .labels({"team": "isanfarm", "severity": spec.severity})
-        .annotations({"summary": spec.summary})
+        .labels({"team": "isanfarm", "severity": spec.severity, "kind": spec.kind})
+        .annotations({"summary": spec.summary, "threshold": f"{_stated(spec):g}"})
         .build()
     )
+
+
+def _stated(spec: RuleSpec) -> float:
+    return spec.threshold if spec.stated_threshold is None else spec.stated_threshold
 
 
 def _expression(
@@ -250,5 +270,51 @@ def provisioning() -> dict[str, Any]:
         "apiVersion": 1,
         "groups": [
             {"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": rules}
+        ],
+    }
+
+
+#: The contact point's name, and where ``isanfarm notify`` listens for Grafana (its
+#: ``/grafana/webhook``): Grafana reads both variables from its environment when it loads the
+#: provisioning file (docker-compose.yml sets them; the token is optional).
+CONTACT_POINT = "isanfarm-notify"
+NOTIFY_URL_VARIABLE = "ISANFARM_NOTIFY_URL"
+NOTIFY_TOKEN_VARIABLE = "ISANFARM_GRAFANA_WEBHOOK_TOKEN"
+
+
+def notification_provisioning() -> dict[str, Any]:
+    """The contact point (Grafana's webhook to ``isanfarm notify``) and the notification policy
+    sending every isanfarm rule to it, grouped per rule and farm. ``isanfarm notify`` repeats
+    still-firing alerts at each subscriber's own interval and ignores Grafana's repeats of
+    what it already sent, so Grafana's own repeat interval only needs to be shorter."""
+    webhook = {
+        "uid": "isanfarm-notify-webhook",
+        "type": "webhook",
+        "settings": {
+            "url": f"${{{NOTIFY_URL_VARIABLE}}}",
+            "httpMethod": "POST",
+            "authorization_scheme": "Bearer",
+            "authorization_credentials": f"${{{NOTIFY_TOKEN_VARIABLE}}}",
+        },
+        "disableResolveMessage": False,
+    }
+    return {
+        "apiVersion": 1,
+        "contactPoints": [{"orgId": 1, "name": CONTACT_POINT, "receivers": [webhook]}],
+        "policies": [
+            {
+                "orgId": 1,
+                "receiver": CONTACT_POINT,
+                "group_by": ["alertname", "farm"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "1h",
+                "routes": [
+                    {
+                        "receiver": CONTACT_POINT,
+                        "object_matchers": [["team", "=", "isanfarm"]],
+                    }
+                ],
+            }
         ],
     }

@@ -78,8 +78,13 @@ class NotifySettings(BaseSettings):
     #: The durable notification outbox (SQLite): what is accepted survives a restart.
     outbox_path: Path = Path("state/notify-outbox.sqlite3")
     #: The service's HTTP listener: LINE's webhook and Grafana's webhook contact point.
-    host: str = "127.0.0.1"
-    port: int = Field(8090, ge=1, le=65535)
+    #: ``ISANFARM_NOTIFY_HOST``/``_PORT``, not ``ISANFARM_HOST``/``_PORT``: those are the API's,
+    #: and both services may read one environment.
+    notify_host: str = "127.0.0.1"
+    notify_port: int = Field(8090, ge=1, le=65535)
     #: How often the registry's alert list is read for new and cleared alerts.
     poll_interval_s: float = Field(10.0, gt=0)
+    #: If set, Grafana's webhook contact point must send ``Authorization: Bearer <token>``
+    #: (``ISANFARM_GRAFANA_WEBHOOK_TOKEN``; the same value in Grafana's environment).
+    grafana_webhook_token: SecretStr | None = None
     delivery: DeliverySettings = DeliverySettings()

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -158,3 +168,80 @@ class Alert(Base):
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+
+
+#: Languages a subscriber reads (``notify.messages``): Thai by default.
+LANGUAGES = ("th", "en")
+#: Channels a subscription delivers on (``notify.notification.Channel``).
+CHANNELS = ("line", "email")
+
+
+class Subscription(Base):
+    """Who receives a farm's alerts (``farm_id`` set), or a cooperative's for its staff
+    (``farm_id`` None: every alert of the cooperative, the cooperative-wide ones included).
+
+    ``kinds`` is a comma-separated list of alert kinds; empty means every kind. Quiet hours are
+    Thai local times ``HH:MM`` (``quiet_start`` to ``quiet_end``, over midnight when the end
+    is earlier); during them warnings wait and critical alerts still go. A still-firing alert
+    is sent again after ``repeat_interval_s``, never more often."""
+
+    __tablename__ = "notify_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    farm_id: Mapped[str | None] = mapped_column(ForeignKey("farms.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # one of CHANNELS
+    #: A LINE user id (``U`` + 32 hex digits) or an e-mail address.
+    address: Mapped[str] = mapped_column(String(254))
+    #: Who it is, for the people reading the list ("ลุงสมชาย", "extension officer").
+    label: Mapped[str] = mapped_column(String(200))
+    kinds: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str] = mapped_column(String(5), default="th")
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    repeat_interval_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LinkCode(Base):
+    """A one-time code a cooperative hands a farmer, who sends it to the LINE Official
+    Account: the webhook then subscribes his LINE user id to the code's farm (or, without a
+    farm, to the cooperative as staff). Only a hash is stored; a code is used once and
+    expires."""
+
+    __tablename__ = "notify_link_codes"
+
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cooperative_id: Mapped[str] = mapped_column(ForeignKey("cooperatives.id"), index=True)
+    farm_id: Mapped[str | None] = mapped_column(ForeignKey("farms.id"), index=True)
+    language: Mapped[str] = mapped_column(String(5), default="th")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: The LINE user id that used it.
+    used_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class NotifySent(Base):
+    """One alert state (and repeat round) routed to one subscription: routing skips what is
+    here, so a restart or a second look at the same alert sends nothing twice, and a
+    "resolved" goes only to those who were told it was firing."""
+
+    __tablename__ = "notify_sent"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "alert_key", "state", "round", name="uq_notify_sent"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("notify_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    alert_key: Mapped[str] = mapped_column(String(200), index=True)
+    state: Mapped[str] = mapped_column(String(10))  # firing or resolved
+    round: Mapped[int] = mapped_column(Integer)
+    #: The outbox key of the notification that carried it (grouped ones share one).
+    notification_key: Mapped[str] = mapped_column(String(200))
+    routed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: When it was due for delivery: now, or the end of the quiet hours it waited for. The
+    #: next repeat of a firing alert is due a repeat interval after this.
+    deliver_at: Mapped[datetime] = mapped_column(UtcDateTime())

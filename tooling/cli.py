@@ -1,11 +1,10 @@
 """The ``isanfarm`` command: one entry point that assembles the subcommands its packages own.
 
 Each package that owns a command contributes it from its ``commands.py`` (``edge``, ``ingest``,
-``api`` with ``registry``, ``dashboards`` for ``grafana``); the commands that wire several layers
-together (``demo``, ``simulate``, ``train``, ``forecast``, ``evaluate``) and the broker's device
-logins (``devices``) are tooling's own. This
-module lists them explicitly and keeps only what every command shares: ``--verbose``, logging and
-the Ctrl-C exit code.
+``api`` with ``registry``, ``dashboards`` for ``grafana``, ``notify``); the commands that wire
+several layers together (``demo``, ``simulate``, ``train``, ``forecast``, ``evaluate``) and the
+broker's device logins (``devices``) are tooling's own. This module lists them explicitly and
+keeps only what every command shares: ``--verbose``, logging and the Ctrl-C exit code.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import api.commands
 import dashboards.commands
 import edge.commands
 import ingest.commands
+import notify.commands
 from tooling import device_commands, model_commands, simulation_commands
 
 _DESCRIPTION = """The ``isanfarm`` command: one entry point, a subcommand per component.
@@ -37,6 +37,7 @@ REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]]
     model_commands.register,
     dashboards.commands.register,
     device_commands.register,
+    notify.commands.register,
 )
 
 
