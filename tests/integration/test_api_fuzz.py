@@ -44,13 +44,15 @@ from tooling.services import LocalMosquitto, free_port
 pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 4
 #: Refusals the schema cannot express, made by business rules on schema-valid requests: a
-#: cooperative creates ids in its own namespace only, and a telemetry range needs `start`
-#: before `end`, within the years InfluxDB stores. Both are 422s the spec documents.
+#: cooperative creates ids in its own namespace only, a telemetry range needs `start` before
+#: `end`, within the years InfluxDB stores, and a subscription's address must suit its channel
+#: (a LINE id for LINE, an e-mail address for e-mail). All are 422s the spec documents.
 BUSINESS_RULES = {
     "POST /v1/farms": "namespace",
     "POST /v1/fields": "namespace",
     "GET /v1/fields/{field_id}/telemetry": "time range",
     "GET /v1/herds/{herd_id}/telemetry": "time range",
+    "POST /v1/subscriptions": "address suits the channel",
 }
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "422"]
 
