@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from notify import intake, linking, subscriptions
-from notify.service import Outbox, route
+from notify.dispatch import Outbox, route
 from notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)

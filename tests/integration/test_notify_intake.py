@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from notify.dispatch import poll_once
 from notify.notification import Channel, Notification
-from notify.service import poll_once
 from tests.integration.notify_world import (
     FARMER_LINE,
     OFFICER_MAIL,
